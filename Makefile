@@ -1,0 +1,49 @@
+# Passage: `make run` starts the router with the bundled plugins; `make test` runs
+# every check CI runs. Both set up everything they need on a fresh machine.
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+PLUGIN_OUT := target/$(WASM_TARGET)/plugin
+# Plugins we ship: built into plugins/<name>.wasm, where the router loads them.
+SHIPPED_PLUGINS := fixed-status
+# Test fixtures: built for the end-to-end tests only.
+TEST_PLUGINS := misbehave
+
+.PHONY: all run test lint unit e2e plugins host wasm-target release bench clean
+
+all: plugins host
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+plugins: wasm-target
+	$(CARGO) build --locked --target $(WASM_TARGET) --profile plugin \
+		$(addprefix -p ,$(SHIPPED_PLUGINS) $(TEST_PLUGINS))
+	@for p in $(SHIPPED_PLUGINS); do \
+		cp $(PLUGIN_OUT)/$$(echo $$p | tr - _).wasm plugins/$$p.wasm; \
+	done
+
+host:
+	$(CARGO) build --locked -p passage
+
+run: plugins host
+	$(CARGO) run --locked -p passage -- --config config/passage.toml
+
+release: plugins
+	$(CARGO) build --locked --release -p passage
+
+test: lint unit e2e
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+unit: plugins
+	$(CARGO) test --locked --workspace --exclude passage-tests
+
+e2e: plugins host
+	$(CARGO) test --locked -p passage-tests
+
+clean:
+	$(CARGO) clean
+	rm -f $(addprefix plugins/,$(addsuffix .wasm,$(SHIPPED_PLUGINS)))

@@ -1,0 +1,309 @@
+//! The configuration file: schema with defaults, loading, and validation with key paths.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Everything Passage can be told. Every field has a default, so no file is needed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the Minecraft listener binds to.
+    pub bind: SocketAddr,
+    pub timeouts: Timeouts,
+    pub log: Log,
+    /// The status answered when no status plugin answers.
+    pub status: FallbackStatus,
+    pub plugin_runtime: PluginRuntime,
+    /// Each plugin's own table, keyed by the plugin's name (its file name without
+    /// `.wasm`), handed to the plugin as JSON.
+    pub plugins: BTreeMap<String, toml::Table>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([0, 0, 0, 0], 25565)),
+            timeouts: Timeouts::default(),
+            log: Log::default(),
+            status: FallbackStatus::default(),
+            plugin_runtime: PluginRuntime::default(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+/// Deadlines per protocol state, in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// From accept to a complete handshake.
+    pub handshake_ms: u64,
+    /// The whole status exchange (request, response, ping, pong).
+    pub status_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake_ms: 5_000,
+            status_ms: 5_000,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn handshake(&self) -> Duration {
+        Duration::from_millis(self.handshake_ms)
+    }
+    pub fn status(&self) -> Duration {
+        Duration::from_millis(self.status_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A tracing filter such as `info` or `passage=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FallbackStatus {
+    /// Plain text; `§` codes allowed.
+    pub motd: String,
+    pub version_name: String,
+    pub online_players: u32,
+    pub max_players: u32,
+    /// A 64x64 PNG read at start-up.
+    pub favicon_file: Option<PathBuf>,
+}
+
+impl Default for FallbackStatus {
+    fn default() -> Self {
+        FallbackStatus {
+            motd: "A Minecraft network routed by Passage".to_owned(),
+            version_name: "Passage 1.20.5-26.1".to_owned(),
+            online_players: 0,
+            max_players: 0,
+            favicon_file: None,
+        }
+    }
+}
+
+/// Limits the host enforces on every plugin call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginRuntime {
+    /// Directory scanned for `*.wasm` at start-up.
+    pub dir: PathBuf,
+    /// Where compiled plugins are cached; default `$XDG_CACHE_HOME/passage` (or
+    /// `~/.cache/passage`).
+    pub cache_dir: Option<PathBuf>,
+    /// Deadline for one plugin call.
+    pub call_timeout_ms: u64,
+    /// Linear-memory cap per plugin instance.
+    pub memory_limit_mib: u64,
+    /// Warm instances kept per plugin; calls beyond this wait for a free one.
+    pub max_instances: usize,
+}
+
+impl Default for PluginRuntime {
+    fn default() -> Self {
+        PluginRuntime {
+            dir: PathBuf::from("plugins"),
+            cache_dir: None,
+            call_timeout_ms: 100,
+            memory_limit_mib: 64,
+            max_instances: 8,
+        }
+    }
+}
+
+impl PluginRuntime {
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    pub fn memory_limit_bytes(&self) -> usize {
+        usize::try_from(self.memory_limit_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("passage")
+    }
+}
+
+impl Config {
+    /// Reads and validates a file; errors name the file, the line and the key.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot; each error starts with the key's path.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, msg: &str| {
+            if !ok {
+                problems.push(format!("{key}: {msg}"));
+            }
+        };
+        let t = &self.timeouts;
+        check(
+            (1..=600_000).contains(&t.handshake_ms),
+            "timeouts.handshake_ms",
+            "must be between 1 and 600000",
+        );
+        check(
+            (1..=600_000).contains(&t.status_ms),
+            "timeouts.status_ms",
+            "must be between 1 and 600000",
+        );
+        let r = &self.plugin_runtime;
+        check(
+            (1..=60_000).contains(&r.call_timeout_ms),
+            "plugin_runtime.call_timeout_ms",
+            "must be between 1 and 60000",
+        );
+        check(
+            (1..=4096).contains(&r.memory_limit_mib),
+            "plugin_runtime.memory_limit_mib",
+            "must be between 1 and 4096",
+        );
+        check(
+            (1..=1024).contains(&r.max_instances),
+            "plugin_runtime.max_instances",
+            "must be between 1 and 1024",
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "log.level",
+            "is not a valid filter (e.g. `info` or `passage=debug`)",
+        );
+        for name in self.plugins.keys() {
+            check(
+                is_plugin_name(name),
+                &format!("plugins.{name}"),
+                "a plugin name uses only a-z, 0-9, `-` and `_`",
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("{}", problems.join("\n"))
+        }
+    }
+
+    /// A plugin's table as the JSON object its `configure` receives.
+    pub fn plugin_config_json(&self, name: &str) -> String {
+        match self.plugins.get(name) {
+            Some(table) => serde_json::to_string(table).unwrap_or_else(|_| "{}".to_owned()),
+            None => "{}".to_owned(),
+        }
+    }
+}
+
+/// Plugin names come from file names and appear in logs and config keys.
+pub fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.bind, "0.0.0.0:25565".parse().unwrap());
+        assert_eq!(c.plugin_runtime.dir, PathBuf::from("plugins"));
+        assert_eq!(c.plugin_config_json("fixed-status"), "{}");
+    }
+
+    #[test]
+    fn plugin_tables_become_json() {
+        let c = Config::parse(
+            "[plugins.fixed-status]\nmotd = \"hi\"\nmax_players = 5\nsample = [\"a\"]\n",
+        )
+        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&c.plugin_config_json("fixed-status")).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"motd": "hi", "max_players": 5, "sample": ["a"]})
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[timeouts]\nhandshake_sec = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("handshake_sec"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = Config::parse("bind = 5\n").unwrap_err().to_string();
+        assert!(e.contains("bind"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_named_with_their_path() {
+        let e = Config::parse("[plugin_runtime]\ncall_timeout_ms = 0\nmax_instances = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugin_runtime.call_timeout_ms"), "{e}");
+        assert!(e.contains("plugin_runtime.max_instances"), "{e}");
+    }
+
+    #[test]
+    fn bad_plugin_name_is_named() {
+        let e = Config::parse("[plugins.\"Bad Name\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugins.Bad Name"), "{e}");
+    }
+}

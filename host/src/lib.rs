@@ -1,0 +1,10 @@
+//! Passage: a Minecraft transfer router whose routing logic lives in sandboxed
+//! WebAssembly plugins. The binary (`main.rs`) wires these modules together.
+
+pub mod config;
+pub mod connection;
+pub mod plugins;
+pub mod protocol;
+pub mod server;
+pub mod status;
+pub mod versions;

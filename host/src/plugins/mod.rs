@@ -1,0 +1,12 @@
+//! WebAssembly plugins: the engine, the contract bindings, what plugins may reach,
+//! and warm instance pools called under deadlines.
+
+pub mod bindings;
+pub mod host_api;
+pub mod pool;
+pub mod registry;
+pub mod runtime;
+
+pub use pool::{PluginError, PluginPool, Role, TargetSet};
+pub use registry::Plugins;
+pub use runtime::Runtime;

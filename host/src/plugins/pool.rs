@@ -1,0 +1,395 @@
+//! Warm instances of one plugin role, and calling them under a deadline.
+//!
+//! Instance model: each plugin role keeps up to `max_instances` instantiated
+//! components, each in its own `Store`, and reuses them call after call (a call into
+//! a warm instance costs microseconds; a fresh instance costs 50-120 µs). A call
+//! borrows one instance exclusively, so plugins need no locking. An instance that
+//! traps, exceeds its memory cap or misses its deadline is dropped (a trapped
+//! component cannot be entered again) and the next call builds a fresh one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::Component;
+use wasmtime::{Store, Trap};
+
+use super::bindings::{
+    Discovered, Player, StatusRequest, StatusResponse, Target, discovery, status, strategy,
+};
+use super::host_api::HostState;
+use super::runtime::Runtime;
+
+/// The roles of contract 0.1.0; one component may export several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Status,
+    Discovery,
+    Strategy,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Status => "status",
+            Role::Discovery => "discovery",
+            Role::Strategy => "strategy",
+        })
+    }
+}
+
+/// Why a plugin call produced no answer. Every variant is logged with the plugin's
+/// name; none of them reaches the player as anything but the host's fallback.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("missed its deadline of {0:?}")]
+    Timeout(Duration),
+    #[error("exceeded its memory limit of {0} MiB")]
+    MemoryLimit(usize),
+    #[error("trapped: {trap}{}", stderr_suffix(.stderr))]
+    Trap { trap: String, stderr: String },
+    #[error("rejected its configuration: {0}")]
+    Config(String),
+    #[error("returned an error: {0}")]
+    Returned(String),
+    #[error("failed: {0}")]
+    Host(String),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(" (stderr: {stderr})")
+    }
+}
+
+/// Host limits for one plugin.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub call_timeout: Duration,
+    pub memory_limit: usize,
+    pub max_instances: usize,
+}
+
+enum Pre {
+    Status(status::StatusPluginPre<HostState>),
+    Discovery(discovery::DiscoveryPluginPre<HostState>),
+    Strategy(strategy::StrategyPluginPre<HostState>),
+}
+
+enum Bindings {
+    Status(status::StatusPlugin),
+    Discovery(discovery::DiscoveryPlugin),
+    Strategy(strategy::StrategyPlugin),
+}
+
+/// The targets a strategy selects from, with an id that changes whenever they do.
+#[derive(Debug, Clone)]
+pub struct TargetSet {
+    pub id: u64,
+    pub targets: Vec<Target>,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bindings: Bindings,
+    /// Which `TargetSet` a strategy instance last received.
+    target_set: Option<u64>,
+}
+
+/// Counters shown by the CLI and logs; metrics come later.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+pub struct PluginPool {
+    name: Arc<str>,
+    role: Role,
+    pre: Pre,
+    config_json: String,
+    limits: Limits,
+    idle: Mutex<Vec<Instance>>,
+    permits: Arc<Semaphore>,
+    pub health: Health,
+}
+
+/// One call into a plugin, with borrowed arguments.
+enum Call<'r> {
+    WarmUp,
+    Status(&'r StatusRequest),
+    Discover(&'r Player, Option<u64>),
+    Select(&'r TargetSet, &'r Player),
+}
+
+enum Reply {
+    WarmUp,
+    Status(Option<StatusResponse>),
+    Discover(Result<Discovered, String>),
+    Select(Result<Option<String>, String>),
+}
+
+fn wrong_reply() -> PluginError {
+    PluginError::Host("plugin called through the wrong role".to_owned())
+}
+
+async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
+    Ok(match (call, &i.bindings) {
+        (Call::WarmUp, _) => Reply::WarmUp,
+        (Call::Status(request), Bindings::Status(b)) => Reply::Status(
+            b.passage_plugin_status()
+                .call_status(&mut i.store, request)
+                .await?,
+        ),
+        (Call::Discover(player, known), Bindings::Discovery(b)) => Reply::Discover(
+            b.passage_plugin_discovery()
+                .call_discover(&mut i.store, player, known)
+                .await?,
+        ),
+        (Call::Select(set, player), Bindings::Strategy(b)) => {
+            let api = b.passage_plugin_strategy();
+            if i.target_set != Some(set.id) {
+                i.target_set = None;
+                api.call_set_targets(&mut i.store, &set.targets).await?;
+                i.target_set = Some(set.id);
+            }
+            Reply::Select(api.call_select(&mut i.store, player).await?)
+        }
+        _ => {
+            return Err(wasmtime::format_err!(
+                "plugin called through the wrong role"
+            ));
+        }
+    })
+}
+
+impl PluginPool {
+    pub fn new(
+        runtime: &Runtime,
+        name: Arc<str>,
+        role: Role,
+        component: &Component,
+        config_json: String,
+        limits: Limits,
+    ) -> anyhow::Result<PluginPool> {
+        let pre = runtime.linker().instantiate_pre(component)?;
+        let pre = match role {
+            Role::Status => Pre::Status(status::StatusPluginPre::new(pre)?),
+            Role::Discovery => Pre::Discovery(discovery::DiscoveryPluginPre::new(pre)?),
+            Role::Strategy => Pre::Strategy(strategy::StrategyPluginPre::new(pre)?),
+        };
+        Ok(PluginPool {
+            name,
+            role,
+            pre,
+            config_json,
+            permits: Arc::new(Semaphore::new(limits.max_instances)),
+            limits,
+            idle: Mutex::new(Vec::new()),
+            health: Health::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Builds and configures one instance now, so a bad configuration or a
+    /// component that cannot start is reported at start-up, not on a player's ping.
+    pub async fn warm_up(&self) -> Result<(), PluginError> {
+        self.run(Call::WarmUp).await.map(|_| ())
+    }
+
+    pub async fn status(
+        &self,
+        request: &StatusRequest,
+    ) -> Result<Option<StatusResponse>, PluginError> {
+        match self.run(Call::Status(request)).await? {
+            Reply::Status(r) => Ok(r),
+            _ => Err(wrong_reply()),
+        }
+    }
+
+    pub async fn discover(
+        &self,
+        player: &Player,
+        known_revision: Option<u64>,
+    ) -> Result<Discovered, PluginError> {
+        match self.run(Call::Discover(player, known_revision)).await? {
+            Reply::Discover(r) => r.map_err(PluginError::Returned),
+            _ => Err(wrong_reply()),
+        }
+    }
+
+    /// Selects from `set`, first handing the set to the instance if it has not seen
+    /// this one yet: the full target list crosses the boundary only when it changes.
+    pub async fn select(
+        &self,
+        set: &TargetSet,
+        player: &Player,
+    ) -> Result<Option<String>, PluginError> {
+        match self.run(Call::Select(set, player)).await? {
+            Reply::Select(r) => r.map_err(PluginError::Returned),
+            _ => Err(wrong_reply()),
+        }
+    }
+
+    /// Runs `call` on a warm instance under the plugin's deadline. Getting an
+    /// instance (waiting for a free one, or building one) counts against the
+    /// deadline too.
+    async fn run(&self, call: Call<'_>) -> Result<Reply, PluginError> {
+        self.health.calls.fetch_add(1, Ordering::Relaxed);
+        let result = tokio::time::timeout(self.limits.call_timeout, async {
+            let mut lease = self.lease().await?;
+            let Some(instance) = lease.instance.as_mut() else {
+                return Err(PluginError::Host("lease without an instance".to_owned()));
+            };
+            match invoke(instance, call).await {
+                Ok(reply) => {
+                    lease.release();
+                    Ok(reply)
+                }
+                // Dropping the lease drops the instance: after a trap it cannot be
+                // entered again.
+                Err(e) => Err(self.classify(e, &lease)),
+            }
+        })
+        .await
+        .unwrap_or(Err(PluginError::Timeout(self.limits.call_timeout)));
+        if result.is_err() {
+            self.health.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn lease(&self) -> Result<Lease<'_>, PluginError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PluginError::Host("plugin is shutting down".to_owned()))?;
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let instance = match idle {
+            Some(instance) => instance,
+            None => self.instantiate().await?,
+        };
+        Ok(Lease {
+            pool: self,
+            instance: Some(instance),
+            _permit: permit,
+        })
+    }
+
+    async fn instantiate(&self) -> Result<Instance, PluginError> {
+        let engine = match &self.pre {
+            Pre::Status(p) => p.engine(),
+            Pre::Discovery(p) => p.engine(),
+            Pre::Strategy(p) => p.engine(),
+        };
+        let mut store = Store::new(
+            engine,
+            HostState::new(self.name.clone(), self.limits.memory_limit),
+        );
+        store.limiter(|s| s.limiter());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let json = self.config_json.as_str();
+        let outcome: wasmtime::Result<(Bindings, Result<(), String>)> = async {
+            Ok(match &self.pre {
+                Pre::Status(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_status()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::Status(b), r)
+                }
+                Pre::Discovery(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_discovery()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::Discovery(b), r)
+                }
+                Pre::Strategy(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_strategy()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::Strategy(b), r)
+                }
+            })
+        }
+        .await;
+        match outcome {
+            Ok((bindings, Ok(()))) => Ok(Instance {
+                store,
+                bindings,
+                target_set: None,
+            }),
+            Ok((_, Err(message))) => Err(PluginError::Config(message)),
+            Err(e) => Err(classify(
+                e,
+                self.limits.memory_limit,
+                store.data().stderr_tail(),
+            )),
+        }
+    }
+
+    fn classify(&self, e: wasmtime::Error, lease: &Lease<'_>) -> PluginError {
+        let stderr = lease
+            .instance
+            .as_ref()
+            .map(|i| i.store.data().stderr_tail())
+            .unwrap_or_default();
+        classify(e, self.limits.memory_limit, stderr)
+    }
+}
+
+fn classify(e: wasmtime::Error, memory_limit: usize, stderr: String) -> PluginError {
+    let chain = format!("{e:?}");
+    if chain.contains("forcing trap when growing memory") {
+        return PluginError::MemoryLimit(memory_limit >> 20);
+    }
+    let trap = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) => {
+            "unreachable code reached (the plugin panicked or aborted)".to_owned()
+        }
+        Some(trap) => trap.to_string(),
+        None => {
+            return PluginError::Host(e.to_string());
+        }
+    };
+    PluginError::Trap { trap, stderr }
+}
+
+/// Exclusive use of one instance. Dropped without `release` (an error, a timeout,
+/// a cancelled connection), it discards the instance rather than reuse one whose
+/// state is unknown.
+struct Lease<'p> {
+    pool: &'p PluginPool,
+    instance: Option<Instance>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease<'_> {
+    fn release(mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(instance);
+        }
+    }
+}

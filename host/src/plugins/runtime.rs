@@ -1,0 +1,191 @@
+//! The wasmtime engine: epoch ticker for call deadlines, and compiled-code caching so
+//! a restart loads plugins in milliseconds instead of recompiling them.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, EngineWeak};
+
+use super::host_api::{self, HostState};
+
+/// How often the engine's epoch advances. A call that runs longer than one tick
+/// yields to tokio, so a looping plugin never holds a worker thread for longer, and
+/// the per-call deadline (a tokio timeout) can fire.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Largest `.wasm` file accepted (Python and JS components are around 20 MB).
+const MAX_WASM_BYTES: u64 = 256 << 20;
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: PathBuf,
+}
+
+/// Where a component's native code came from, for the start-up log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    Cache,
+    Compiled,
+}
+
+impl Runtime {
+    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        spawn_epoch_ticker(engine.weak());
+        let linker = host_api::linker(&engine)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    /// Loads a component, from the compiled-code cache when it holds this exact
+    /// file compiled by this exact engine configuration, else by compiling it (and
+    /// filling the cache). Blocking: run it off the async workers.
+    pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, CodeSource)> {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if size > MAX_WASM_BYTES {
+            bail!(
+                "{} is {size} bytes, over the limit of {MAX_WASM_BYTES}",
+                path.display()
+            );
+        }
+        let wasm =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let cache_file = self.cache_dir.join(self.cache_key(&wasm));
+        match self.load_cached(&cache_file) {
+            Ok(Some(component)) => return Ok((component, CodeSource::Cache)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(file = %cache_file.display(), "ignoring compiled-code cache entry: {e:#}")
+            }
+        }
+        let started = Instant::now();
+        let artifact = self
+            .engine
+            .precompile_component(&wasm)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
+        tracing::debug!(file = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "compiled plugin");
+        // SAFETY: `artifact` was produced a moment ago by `precompile_component` of
+        // this very engine, which is the input `deserialize` requires.
+        let component = unsafe { Component::deserialize(&self.engine, &artifact) }
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if let Err(e) = self.store_cached(&cache_file, &artifact) {
+            tracing::warn!(dir = %self.cache_dir.display(), "cannot write the compiled-code cache: {e:#}");
+        }
+        Ok((component, CodeSource::Compiled))
+    }
+
+    /// File name of a cache entry: the wasm file's SHA-256, the wasmtime version and
+    /// the engine's compatibility hash (target, tunables, enabled features), so an
+    /// entry is only ever read back by an engine that could have written it.
+    fn cache_key(&self, wasm: &[u8]) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let digest = Sha256::digest(wasm);
+        format!(
+            "{}-wasmtime{}-{:016x}.cwasm",
+            hex(&digest),
+            wasmtime_version(),
+            h.finish()
+        )
+    }
+
+    fn load_cached(&self, file: &Path) -> anyhow::Result<Option<Component>> {
+        let meta = match std::fs::metadata(file) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let dir_meta = std::fs::metadata(&self.cache_dir)?;
+        // Only trust entries nobody but their owner could have written.
+        if meta.permissions().mode() & 0o022 != 0 || dir_meta.permissions().mode() & 0o022 != 0 {
+            bail!("cache entry or directory is writable by group or others");
+        }
+        let bytes = std::fs::read(file)?;
+        let Some((digest, artifact)) = bytes.split_first_chunk::<32>() else {
+            bail!("truncated cache entry");
+        };
+        if Sha256::digest(artifact).as_slice() != digest {
+            bail!("cache entry does not match its checksum");
+        }
+        // SAFETY: `deserialize` must only see bytes produced by `precompile_component`
+        // of a compatible engine, because they are loaded as native code. This entry
+        // was written by `store_cached` below: the file name binds it to the wasm
+        // file's hash, the wasmtime version and this engine's compatibility hash
+        // (and wasmtime re-checks version and configuration in the header); the
+        // SHA-256 prefix rules out truncation or corruption since; and the entry and
+        // its directory are writable only by their owner, the user running Passage,
+        // who could equally replace the Passage binary itself.
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(Some(component))
+    }
+
+    fn store_cached(&self, file: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.cache_dir)?;
+        // Write then rename: a concurrent reader (another replica sharing the
+        // directory) never sees half a file.
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        out.write_all(&Sha256::digest(artifact))?;
+        out.write_all(artifact)?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, file)?;
+        Ok(())
+    }
+}
+
+fn spawn_epoch_ticker(engine: EngineWeak) {
+    std::thread::Builder::new()
+        .name("passage-epoch".to_owned())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread at start-up");
+}
+
+fn wasmtime_version() -> &'static str {
+    // The `wasmtime` crate does not export its version; the lockfile pins it and
+    // the compatibility hash covers configuration, so the major line is enough to
+    // keep entries of different majors apart in a shared directory.
+    "48"
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

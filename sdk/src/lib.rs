@@ -1,0 +1,380 @@
+//! Write Passage routing plugins in Rust.
+//!
+//! A plugin is a type that implements [`Plugin`] (how it is built from its config
+//! table) and one role trait: [`Status`], [`Discovery`] or [`Strategy`]. One macro
+//! exports it as a WebAssembly component for `wasm32-wasip2`:
+//!
+//! ```ignore
+//! use passage_sdk::{Config, Plugin, Status, StatusRequest, StatusResponse, Text};
+//!
+//! struct Hello { motd: String }
+//!
+//! impl Plugin for Hello {
+//!     fn new(config: Config) -> Result<Self, String> {
+//!         Ok(Hello { motd: config.get_str("motd")?.unwrap_or("Hello").to_owned() })
+//!     }
+//! }
+//!
+//! impl Status for Hello {
+//!     fn status(&mut self, _request: &StatusRequest) -> Option<StatusResponse> {
+//!         Some(StatusResponse::new(Text::Plain(self.motd.clone())))
+//!     }
+//! }
+//!
+//! passage_sdk::export_status!(Hello);
+//! ```
+//!
+//! The host calls a plugin's exports one at a time on each instance, so the plugin's
+//! state needs no locking: every trait method gets `&mut self`.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+#[doc(hidden)]
+pub mod bindings {
+    //! Raw wit-bindgen bindings, one module per world. Plugins use the re-exports at
+    //! the crate root instead.
+
+    pub mod discovery {
+        wit_bindgen::generate!({
+            world: "discovery-plugin",
+            path: "../wit/0.1.0",
+            default_bindings_module: "passage_sdk::bindings::discovery",
+            pub_export_macro: true,
+            export_macro_name: "export_discovery_world",
+        });
+    }
+
+    pub mod strategy {
+        wit_bindgen::generate!({
+            world: "strategy-plugin",
+            path: "../wit/0.1.0",
+            default_bindings_module: "passage_sdk::bindings::strategy",
+            pub_export_macro: true,
+            export_macro_name: "export_strategy_world",
+            with: {
+                "passage:plugin/types@0.1.0": crate::bindings::discovery::passage::plugin::types,
+                "passage:plugin/log@0.1.0": crate::bindings::discovery::passage::plugin::log,
+            },
+        });
+    }
+
+    pub mod status {
+        wit_bindgen::generate!({
+            world: "status-plugin",
+            path: "../wit/0.1.0",
+            default_bindings_module: "passage_sdk::bindings::status",
+            pub_export_macro: true,
+            export_macro_name: "export_status_world",
+            with: {
+                "passage:plugin/log@0.1.0": crate::bindings::discovery::passage::plugin::log,
+            },
+        });
+    }
+}
+
+pub use bindings::discovery::exports::passage::plugin::discovery::{Discovered, TargetList};
+pub use bindings::discovery::passage::plugin::types::{Player, Target};
+pub use bindings::status::exports::passage::plugin::status::{
+    PlayerSample, Players, StatusRequest, StatusResponse, Text,
+};
+
+/// The plugin's table from the router's configuration file (`[plugins.<name>]`).
+#[derive(Debug, Clone, Default)]
+pub struct Config(serde_json::Map<String, serde_json::Value>);
+
+impl Config {
+    /// Parses the JSON object the host passes to `configure`.
+    pub fn from_json(json: &str) -> Result<Config, String> {
+        match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => Ok(Config(map)),
+            Ok(other) => Err(format!("config must be a table, got {other}")),
+            Err(e) => Err(format!("config is not valid JSON: {e}")),
+        }
+    }
+
+    /// The whole table.
+    pub fn table(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+
+    /// A raw value.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.get(key)
+    }
+
+    /// A string value; an error names the key when it has another type.
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!("`{key}` must be a string, got {other}")),
+        }
+    }
+
+    /// An integer value; an error names the key when it has another type.
+    pub fn get_i64(&self, key: &str) -> Result<Option<i64>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("`{key}` must be an integer, got {v}")),
+        }
+    }
+
+    /// A boolean value; an error names the key when it has another type.
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(format!("`{key}` must be true or false, got {other}")),
+        }
+    }
+
+    /// Rejects keys outside `known`, so a typo in the operator's file is an error
+    /// instead of a silently ignored setting.
+    pub fn deny_unknown(&self, known: &[&str]) -> Result<(), String> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(format!(
+                "unknown key `{key}` (known keys: {})",
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a plugin is built from its configuration. Called once per instance, before
+/// any role method; an error refuses the plugin and the operator sees the message.
+pub trait Plugin: Sized + 'static {
+    fn new(config: Config) -> Result<Self, String>;
+}
+
+/// The status role: answer the server-list ping.
+pub trait Status: Plugin {
+    /// `None` lets the next status plugin (or the router's fallback) answer.
+    fn status(&mut self, request: &StatusRequest) -> Option<StatusResponse>;
+}
+
+/// The discovery role: which backends exist.
+pub trait Discovery: Plugin {
+    /// Return [`Discovered::Unchanged`] when `known_revision` is the revision of your
+    /// current list: then nothing crosses the boundary and a login stays cheap.
+    fn discover(
+        &mut self,
+        player: &Player,
+        known_revision: Option<u64>,
+    ) -> Result<Discovered, String>;
+}
+
+/// The strategy role: pick one target for a player.
+pub trait Strategy: Plugin {
+    /// Called when the router's target set changed, before the next `select`. Use it
+    /// to precompute (a hash ring, a sorted list); the SDK keeps the targets for you.
+    fn targets_changed(&mut self, _targets: &[Target]) {}
+
+    /// The id of the chosen target, `None` when none suits this player.
+    fn select(&mut self, player: &Player, targets: &[Target]) -> Result<Option<String>, String>;
+}
+
+impl StatusResponse {
+    /// A response with this description, the router's default version text, and no
+    /// player count.
+    pub fn new(description: Text) -> StatusResponse {
+        StatusResponse {
+            version_name: "Passage".to_owned(),
+            version_protocol: None,
+            players: None,
+            description,
+            favicon: None,
+            enforces_secure_chat: false,
+        }
+    }
+}
+
+/// Writing to the router's log. The host tags every line with the plugin's name.
+pub mod log {
+    use crate::bindings::discovery::passage::plugin::log::{Level, log};
+
+    pub fn trace(message: &str) {
+        log(Level::Trace, message)
+    }
+    pub fn debug(message: &str) {
+        log(Level::Debug, message)
+    }
+    pub fn info(message: &str) {
+        log(Level::Info, message)
+    }
+    pub fn warn(message: &str) {
+        log(Level::Warn, message)
+    }
+    pub fn error(message: &str) {
+        log(Level::Error, message)
+    }
+}
+
+/// Glue used by the export macros: one plugin value per instance, built by
+/// `configure`. Not part of the public API.
+#[doc(hidden)]
+pub mod rt {
+    use super::*;
+
+    pub type Slot<T> = RefCell<Option<T>>;
+
+    pub fn configure<T: Plugin>(
+        slot: &'static LocalKey<Slot<T>>,
+        json: String,
+    ) -> Result<(), String> {
+        let plugin = T::new(Config::from_json(&json)?)?;
+        slot.with(|s| *s.borrow_mut() = Some(plugin));
+        Ok(())
+    }
+
+    pub fn with<T: Plugin, R>(
+        slot: &'static LocalKey<Slot<T>>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, String> {
+        slot.with(|s| match s.borrow_mut().as_mut() {
+            Some(plugin) => Ok(f(plugin)),
+            None => Err("plugin used before configure".to_owned()),
+        })
+    }
+
+    /// The target set of a strategy instance, kept between `select` calls.
+    pub struct StrategyState<T> {
+        pub plugin: Option<T>,
+        pub targets: Vec<Target>,
+    }
+
+    pub type StrategySlot<T> = RefCell<StrategyState<T>>;
+
+    pub const fn strategy_slot<T>() -> StrategySlot<T> {
+        RefCell::new(StrategyState {
+            plugin: None,
+            targets: Vec::new(),
+        })
+    }
+
+    pub fn strategy_configure<T: Strategy>(
+        slot: &'static LocalKey<StrategySlot<T>>,
+        json: String,
+    ) -> Result<(), String> {
+        let plugin = T::new(Config::from_json(&json)?)?;
+        slot.with(|s| s.borrow_mut().plugin = Some(plugin));
+        Ok(())
+    }
+
+    pub fn strategy_set_targets<T: Strategy>(
+        slot: &'static LocalKey<StrategySlot<T>>,
+        targets: Vec<Target>,
+    ) {
+        slot.with(|s| {
+            let state = &mut *s.borrow_mut();
+            state.targets = targets;
+            if let Some(plugin) = state.plugin.as_mut() {
+                plugin.targets_changed(&state.targets);
+            }
+        })
+    }
+
+    pub fn strategy_select<T: Strategy>(
+        slot: &'static LocalKey<StrategySlot<T>>,
+        player: Player,
+    ) -> Result<Option<String>, String> {
+        slot.with(|s| {
+            let state = &mut *s.borrow_mut();
+            match state.plugin.as_mut() {
+                Some(plugin) => plugin.select(&player, &state.targets),
+                None => Err("plugin used before configure".to_owned()),
+            }
+        })
+    }
+}
+
+/// Exports a type implementing [`Status`] as a status plugin.
+#[macro_export]
+macro_rules! export_status {
+    ($plugin:ty) => {
+        const _: () = {
+            ::std::thread_local! {
+                static SLOT: $crate::rt::Slot<$plugin> = const { ::std::cell::RefCell::new(None) };
+            }
+            struct Export;
+            impl $crate::bindings::status::exports::passage::plugin::status::Guest for Export {
+                fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::configure(&SLOT, config)
+                }
+                fn status(request: $crate::StatusRequest) -> Option<$crate::StatusResponse> {
+                    $crate::rt::with(&SLOT, |p: &mut $plugin| {
+                        <$plugin as $crate::Status>::status(p, &request)
+                    })
+                    .ok()
+                    .flatten()
+                }
+            }
+            // Natively (unit tests of a plugin's logic) nothing is exported: the
+            // component export names are not valid native symbol names.
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::status::export_status_world!(Export);
+        };
+    };
+}
+
+/// Exports a type implementing [`Discovery`] as a discovery plugin.
+#[macro_export]
+macro_rules! export_discovery {
+    ($plugin:ty) => {
+        const _: () = {
+            ::std::thread_local! {
+                static SLOT: $crate::rt::Slot<$plugin> = const { ::std::cell::RefCell::new(None) };
+            }
+            struct Export;
+            impl $crate::bindings::discovery::exports::passage::plugin::discovery::Guest for Export {
+                fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::configure(&SLOT, config)
+                }
+                fn discover(
+                    player: $crate::Player,
+                    known_revision: Option<u64>,
+                ) -> Result<$crate::Discovered, String> {
+                    $crate::rt::with(&SLOT, |p: &mut $plugin| {
+                        <$plugin as $crate::Discovery>::discover(p, &player, known_revision)
+                    })?
+                }
+            }
+            // Natively (unit tests of a plugin's logic) nothing is exported: the
+            // component export names are not valid native symbol names.
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::discovery::export_discovery_world!(Export);
+        };
+    };
+}
+
+/// Exports a type implementing [`Strategy`] as a strategy plugin.
+#[macro_export]
+macro_rules! export_strategy {
+    ($plugin:ty) => {
+        const _: () = {
+            ::std::thread_local! {
+                static SLOT: $crate::rt::StrategySlot<$plugin> = const { $crate::rt::strategy_slot() };
+            }
+            struct Export;
+            impl $crate::bindings::strategy::exports::passage::plugin::strategy::Guest for Export {
+                fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::strategy_configure(&SLOT, config)
+                }
+                fn set_targets(targets: Vec<$crate::Target>) {
+                    $crate::rt::strategy_set_targets(&SLOT, targets)
+                }
+                fn select(player: $crate::Player) -> Result<Option<String>, String> {
+                    $crate::rt::strategy_select(&SLOT, player)
+                }
+            }
+            // Natively (unit tests of a plugin's logic) nothing is exported: the
+            // component export names are not valid native symbol names.
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::strategy::export_strategy_world!(Export);
+        };
+    };
+}

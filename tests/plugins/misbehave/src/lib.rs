@@ -1,0 +1,56 @@
+//! `misbehave`: a status plugin that fails on purpose, for end-to-end tests of the
+//! sandbox. Its config `mode` picks the failure; requests for the server address
+//! `ok.test` are always answered normally, so a test can show that the router
+//! replaced a failed instance and the plugin serves again.
+
+use passage_sdk::{Config, Plugin, Status, StatusRequest, StatusResponse, Text};
+
+#[derive(Debug)]
+pub struct Misbehave {
+    mode: String,
+}
+
+impl Plugin for Misbehave {
+    fn new(config: Config) -> Result<Self, String> {
+        let mode = config.get_str("mode")?.unwrap_or("ok").to_owned();
+        match mode.as_str() {
+            "reject-config" => Err("mode reject-config: refusing this configuration".to_owned()),
+            "loop-in-configure" => loop {
+                std::hint::black_box(&mode);
+            },
+            _ => Ok(Misbehave { mode }),
+        }
+    }
+}
+
+impl Status for Misbehave {
+    fn status(&mut self, request: &StatusRequest) -> Option<StatusResponse> {
+        let answer = |text: String| Some(StatusResponse::new(Text::Plain(text)));
+        if request.server_address == "ok.test" {
+            return answer("misbehave ok".to_owned());
+        }
+        match self.mode.as_str() {
+            "loop" => loop {
+                std::hint::black_box(request);
+            },
+            "trap" => panic!("misbehave: deliberate panic"),
+            "oom" => {
+                let mut hog: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hog.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hog);
+                }
+            }
+            "decline" => None,
+            "huge-motd" => answer("x".repeat(2 << 20)),
+            "bad-json" => Some(StatusResponse::new(Text::Json("{not json".to_owned()))),
+            "log" => {
+                passage_sdk::log::info("misbehave: hello from the plugin");
+                answer("misbehave logged".to_owned())
+            }
+            _ => answer("misbehave ok".to_owned()),
+        }
+    }
+}
+
+passage_sdk::export_status!(Misbehave);

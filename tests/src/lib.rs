@@ -1,0 +1,336 @@
+//! Test harness: starts the real `passage` binary with real plugins on a free port,
+//! captures its log, and speaks the Minecraft protocol to it with an encoder of its
+//! own (written from the byte layouts, not shared with the router's code).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The router binary built by `make test` (or `PASSAGE_BIN`).
+pub fn passage_bin() -> PathBuf {
+    let bin = std::env::var_os("PASSAGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug").join("passage"));
+    assert!(
+        bin.is_file(),
+        "{} not found: run the tests with `make test`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// A plugin component built by `make plugins` (`name` is the crate name).
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    let file = target_dir()
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        file.is_file(),
+        "{} not found: run the tests with `make test`, which builds the plugins",
+        file.display()
+    );
+    file
+}
+
+/// A running router. Killed when dropped.
+pub struct Router {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+/// What to start a router with.
+pub struct RouterSpec<'a> {
+    /// Config file body (TOML); `bind` and the plugins dir are set by the harness.
+    pub config: &'a str,
+    /// `(file stem, wasm path)` copied into a fresh plugins directory.
+    pub plugins: Vec<(&'a str, PathBuf)>,
+    /// Compiled-code cache directory; a fresh one when `None`.
+    pub cache_dir: Option<&'a Path>,
+}
+
+impl Router {
+    /// Starts a router and waits until it listens.
+    pub fn start(spec: RouterSpec<'_>) -> Router {
+        match Router::try_start(spec) {
+            Ok(router) => router,
+            Err((log, why)) => panic!("router did not start: {why}\n--- log ---\n{log}"),
+        }
+    }
+
+    /// Starts a router; on failure returns its log and the reason (exit status).
+    pub fn try_start(spec: RouterSpec<'_>) -> Result<Router, (String, String)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir(&plugins_dir).expect("plugins dir");
+        for (stem, wasm) in &spec.plugins {
+            std::fs::copy(wasm, plugins_dir.join(format!("{stem}.wasm"))).expect("copy plugin");
+        }
+        let config_path = dir.path().join("passage.toml");
+        std::fs::write(&config_path, spec.config).expect("write config");
+        let cache = spec
+            .cache_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("cache"));
+        let mut child = Command::new(passage_bin())
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--plugins-dir")
+            .arg(&plugins_dir)
+            .env("XDG_CACHE_HOME", &cache)
+            .env("RUST_LOG", "passage=debug,info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn passage");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1)
+                    && let Ok(addr) = rest.trim().parse()
+                {
+                    let _ = tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+                return Ok(Router {
+                    child,
+                    addr,
+                    log,
+                    _dir: dir,
+                });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                // Let the reader thread drain the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                let text = log.lock().unwrap().clone();
+                return Err((text, format!("exited with {status}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let text = log.lock().unwrap().clone();
+                return Err((text, "did not listen within 120 s".to_owned()));
+            }
+        }
+    }
+
+    /// Everything the router logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) for a log line containing every one of `needles`.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line contains {needles:?}\n--- log ---\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the router binary to completion with `args` (e.g. a bad config) and
+/// returns its exit code and stderr.
+pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(passage_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run passage");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// ---- the client side of the protocol, from the byte layouts ----
+
+pub fn varint(out: &mut Vec<u8>, value: i32) {
+    let mut v = value as u32;
+    loop {
+        if v & !0x7f == 0 {
+            out.push(v as u8);
+            return;
+        }
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+}
+
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    varint(out, s.len() as i32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Length-prefixes `id + body`.
+pub fn frame(id: i32, body: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    varint(&mut payload, id);
+    payload.extend_from_slice(body);
+    let mut out = Vec::new();
+    varint(&mut out, payload.len() as i32);
+    out.extend_from_slice(&payload);
+    out
+}
+
+pub fn handshake(protocol: i32, address: &str, port: u16, intent: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    varint(&mut body, protocol);
+    string(&mut body, address);
+    body.extend_from_slice(&port.to_be_bytes());
+    varint(&mut body, intent);
+    frame(0x00, &body)
+}
+
+/// Reads one frame: `(packet id, body)`.
+pub async fn read_frame(stream: &mut TcpStream) -> std::io::Result<(i32, Vec<u8>)> {
+    let len = read_varint(stream).await?;
+    let mut payload = vec![0u8; usize::try_from(len).expect("non-negative frame length")];
+    stream.read_exact(&mut payload).await?;
+    let mut cursor = &payload[..];
+    let id = take_varint(&mut cursor);
+    Ok((id, cursor.to_vec()))
+}
+
+async fn read_varint(stream: &mut TcpStream) -> std::io::Result<i32> {
+    let mut value = 0u32;
+    for i in 0..5 {
+        let b = stream.read_u8().await?;
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value as i32);
+        }
+    }
+    Err(std::io::Error::other("VarInt too long"))
+}
+
+pub fn take_varint(buf: &mut &[u8]) -> i32 {
+    let mut value = 0u32;
+    for i in 0..5 {
+        let (b, rest) = buf.split_first().expect("VarInt truncated");
+        *buf = rest;
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    value as i32
+}
+
+pub fn take_string(buf: &mut &[u8]) -> String {
+    let len = take_varint(buf) as usize;
+    let (s, rest) = buf.split_at(len);
+    *buf = rest;
+    String::from_utf8(s.to_vec()).expect("UTF-8 string")
+}
+
+/// The result of a server-list ping.
+#[derive(Debug)]
+pub struct Ping {
+    pub status: serde_json::Value,
+    pub pong: i64,
+    pub elapsed: Duration,
+}
+
+/// A full modern server-list ping. The handshake and the status request go out in
+/// one write, as real clients often do, so they arrive in one segment.
+pub async fn ping(addr: SocketAddr, protocol: i32, address: &str) -> anyhow::Result<Ping> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut out = handshake(protocol, address, addr.port(), 1);
+    out.extend_from_slice(&frame(0x00, &[]));
+    stream.write_all(&out).await?;
+    let (id, body) = read_frame(&mut stream).await?;
+    anyhow::ensure!(id == 0x00, "expected Status Response (0x00), got {id:#x}");
+    let mut cursor = &body[..];
+    let json = take_string(&mut cursor);
+    anyhow::ensure!(cursor.is_empty(), "trailing bytes after the status JSON");
+    let status: serde_json::Value = serde_json::from_str(&json)?;
+    let payload: i64 = 0x0102_0304_0506_0708;
+    stream
+        .write_all(&frame(0x01, &payload.to_be_bytes()))
+        .await?;
+    let (id, body) = read_frame(&mut stream).await?;
+    anyhow::ensure!(id == 0x01, "expected Pong (0x01), got {id:#x}");
+    let pong = i64::from_be_bytes(body[..].try_into()?);
+    Ok(Ping {
+        status,
+        pong,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads until the router closes the connection; `Err` if it does not within `within`.
+pub async fn expect_closed(stream: &mut TcpStream, within: Duration) -> anyhow::Result<Vec<u8>> {
+    let mut rest = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("connection still open after {within:?}"))?;
+    Ok(rest)
+}

@@ -1,0 +1,219 @@
+//! The status path end to end: the real binary, the real `fixed-status.wasm`, TCP.
+
+use std::time::Duration;
+
+use passage_tests::{Router, RouterSpec, expect_closed, frame, handshake, ping, plugin_wasm};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const FIXED_STATUS_CONFIG: &str = r#"
+[plugins.fixed-status]
+motd = "§6Passage test network"
+version_name = "TestNet 1.21"
+online_players = 7
+max_players = 123
+sample = ["Steve", "Alex"]
+favicon = "iVBORw0KGgoAAAANSUhEUg=="
+"#;
+
+fn fixed_status_router() -> Router {
+    Router::start(RouterSpec {
+        config: FIXED_STATUS_CONFIG,
+        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+        cache_dir: None,
+    })
+}
+
+#[tokio::test]
+async fn fixed_status_plugin_answers_the_ping() {
+    let router = fixed_status_router();
+    let ping = ping(router.addr, 767, "play.example.com").await.unwrap();
+    let s = &ping.status;
+    assert_eq!(s["description"]["text"], "§6Passage test network");
+    assert_eq!(s["version"]["name"], "TestNet 1.21");
+    // A supported client sees its own protocol: no "outdated" marker.
+    assert_eq!(s["version"]["protocol"], 767);
+    assert_eq!(s["players"]["online"], 7);
+    assert_eq!(s["players"]["max"], 123);
+    assert_eq!(s["players"]["sample"][1]["name"], "Alex");
+    assert_eq!(
+        s["favicon"],
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
+    );
+    assert_eq!(s["enforcesSecureChat"], false);
+    assert_eq!(ping.pong, 0x0102_0304_0506_0708);
+    router.wait_for_log(&["status answered", "source=fixed-status"]);
+}
+
+#[tokio::test]
+async fn old_client_is_told_the_newest_protocol() {
+    let router = fixed_status_router();
+    let ping = ping(router.addr, 47, "play.example.com").await.unwrap();
+    assert_eq!(ping.status["version"]["protocol"], 775);
+}
+
+#[tokio::test]
+async fn without_plugins_the_configured_fallback_answers() {
+    let router = Router::start(RouterSpec {
+        config: "[status]\nmotd = \"fallback motd\"\nmax_players = 50\n",
+        plugins: vec![],
+        cache_dir: None,
+    });
+    let ping = ping(router.addr, 772, "localhost").await.unwrap();
+    assert_eq!(ping.status["description"]["text"], "fallback motd");
+    assert_eq!(ping.status["players"]["max"], 50);
+    assert_eq!(ping.status["version"]["protocol"], 772);
+}
+
+#[tokio::test]
+async fn byte_by_byte_client_is_served() {
+    // Every byte in its own segment: the frame reader must reassemble them.
+    let router = fixed_status_router();
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut out = handshake(770, "play.example.com", 25565, 1);
+    out.extend(frame(0x00, &[]));
+    for b in out {
+        stream.write_all(&[b]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (id, body) = passage_tests::read_frame(&mut stream).await.unwrap();
+    assert_eq!(id, 0);
+    let mut cursor = &body[..];
+    let json: serde_json::Value =
+        serde_json::from_str(&passage_tests::take_string(&mut cursor)).unwrap();
+    assert_eq!(json["players"]["max"], 123);
+}
+
+#[tokio::test]
+async fn legacy_ping_gets_a_kick_with_the_motd() {
+    let router = fixed_status_router();
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    // 1.4-1.6 style: FE 01 (1.6 clients append more; the router must cope).
+    stream.write_all(&[0xFE, 0x01]).await.unwrap();
+    let bytes = expect_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(bytes[0], 0xFF, "kick packet");
+    let units = u16::from_be_bytes([bytes[1], bytes[2]]) as usize;
+    let utf16: Vec<u16> = bytes[3..]
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    assert_eq!(utf16.len(), units);
+    let text = String::from_utf16(&utf16).unwrap();
+    let fields: Vec<&str> = text.split('\0').collect();
+    assert_eq!(fields[0], "§1");
+    assert_eq!(fields[2], "TestNet 1.21");
+    assert_eq!(fields[3], "§6Passage test network");
+    assert_eq!(fields[4], "7");
+    assert_eq!(fields[5], "123");
+}
+
+#[tokio::test]
+async fn login_attempt_gets_a_clear_disconnect() {
+    let router = fixed_status_router();
+    for (protocol, expected) in [(47, "1.20.5 or newer"), (767, "does not accept logins")] {
+        let mut stream = TcpStream::connect(router.addr).await.unwrap();
+        stream
+            .write_all(&handshake(protocol, "play.example.com", 25565, 2))
+            .await
+            .unwrap();
+        let (id, body) = passage_tests::read_frame(&mut stream).await.unwrap();
+        assert_eq!(id, 0x00, "Login Disconnect");
+        let mut cursor = &body[..];
+        let reason: serde_json::Value =
+            serde_json::from_str(&passage_tests::take_string(&mut cursor)).unwrap();
+        assert!(
+            reason["text"].as_str().unwrap().contains(expected),
+            "{reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_input_closes_only_that_connection() {
+    let router = fixed_status_router();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("negative length", vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ("huge length", vec![0xff, 0xff, 0xff, 0xff, 0x07]),
+        ("six-byte varint", vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        ("zero length", vec![0x00]),
+        ("wrong packet id", frame(0x05, &[1, 2, 3])),
+        ("bad intent", handshake(767, "a", 1, 9)),
+        ("status packet in handshake state", frame(0x01, &[0; 8])),
+    ];
+    for (name, bytes) in cases {
+        let mut stream = TcpStream::connect(router.addr).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let left = expect_closed(&mut stream, Duration::from_secs(5)).await;
+        assert!(left.is_ok(), "{name}: connection not closed");
+        // The router keeps serving.
+        ping(router.addr, 767, "play.example.com").await.unwrap();
+    }
+    router.wait_for_log(&["closing", "frame"]);
+    router.wait_for_log(&["closing", "malformed packet"]);
+}
+
+#[tokio::test]
+async fn second_status_request_and_trailing_bytes_are_refused() {
+    let router = fixed_status_router();
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    let mut out = handshake(767, "x", 1, 1);
+    out.extend(frame(0x00, &[]));
+    stream.write_all(&out).await.unwrap();
+    passage_tests::read_frame(&mut stream).await.unwrap();
+    stream.write_all(&frame(0x00, &[])).await.unwrap();
+    expect_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    let mut out = handshake(767, "x", 1, 1);
+    out.extend(frame(0x00, &[0xAA]));
+    stream.write_all(&out).await.unwrap();
+    expect_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    router.wait_for_log(&["closing", "trailing"]);
+}
+
+#[tokio::test]
+async fn silent_client_is_dropped_at_the_handshake_deadline() {
+    let router = Router::start(RouterSpec {
+        config: "[timeouts]\nhandshake_ms = 300\n",
+        plugins: vec![],
+        cache_dir: None,
+    });
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    expect_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    // A client that sends half a handshake is dropped too.
+    let mut stream = TcpStream::connect(router.addr).await.unwrap();
+    stream.write_all(&[0x10, 0x00]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("closed within the deadline")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    router.wait_for_log(&["timed out in state handshake"]);
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_across_restarts() {
+    let cache = tempfile::tempdir().unwrap();
+    let spec = || RouterSpec {
+        config: FIXED_STATUS_CONFIG,
+        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+        cache_dir: Some(cache.path()),
+    };
+    let first = Router::start(spec());
+    first.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    drop(first);
+    let second = Router::start(spec());
+    second.wait_for_log(&["plugin loaded", "fixed-status", "code=\"cached\""]);
+    let ping = ping(second.addr, 767, "play.example.com").await.unwrap();
+    assert_eq!(ping.status["players"]["max"], 123);
+}

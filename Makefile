@@ -5,7 +5,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 # Plugins we ship: built into plugins/<name>.wasm, where the router loads them.
-SHIPPED_PLUGINS := fixed-status
+SHIPPED_PLUGINS := fixed-status static-discovery player-fill
 # Test fixtures: built for the end-to-end tests only.
 TEST_PLUGINS := misbehave
 
@@ -43,6 +43,10 @@ unit: plugins
 
 e2e: plugins host
 	$(CARGO) test --locked -p passage-tests
+
+# Criterion benchmarks of plugin calls (see BENCHMARKS.md for recorded figures).
+bench: plugins
+	$(CARGO) bench --locked -p passage --bench plugin_calls
 
 clean:
 	$(CARGO) clean

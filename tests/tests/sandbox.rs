@@ -42,6 +42,24 @@ async fn looping_plugin_misses_its_deadline() {
 }
 
 #[tokio::test]
+async fn many_concurrent_pings_through_a_looping_plugin_all_get_the_fallback() {
+    let router = misbehaving_router("loop");
+    let pings: Vec<_> = (0..24)
+        .map(|_| tokio::spawn(ping(router.addr, 767, "play.test")))
+        .collect();
+    for p in pings {
+        let p = tokio::time::timeout(Duration::from_secs(15), p)
+            .await
+            .expect("answered")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status["description"]["text"], "fallback");
+    }
+    let ok = ping(router.addr, 767, "ok.test").await.unwrap();
+    assert_eq!(ok.status["description"]["text"], "misbehave ok");
+}
+
+#[tokio::test]
 async fn trapping_plugin_is_replaced_and_its_panic_logged() {
     fails_over_and_recovers("trap", "misbehave: deliberate panic").await;
 }
@@ -123,5 +141,16 @@ async fn a_file_that_is_not_a_component_is_refused_by_name() {
     assert!(
         stderr.contains("not a valid WebAssembly component"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn plugins_reach_no_files_environment_or_network() {
+    let router = misbehaving_router("escape");
+    // The plugin tries to connect back to the router's own port, which is open.
+    let p = ping(router.addr, 767, "play.test").await.unwrap();
+    assert_eq!(
+        p.status["description"]["text"],
+        "fs:denied dir:denied env:denied net:denied"
     );
 }

@@ -19,7 +19,7 @@ use super::bindings::{
     Discovered, Player, StatusRequest, StatusResponse, Target, discovery, status, strategy,
 };
 use super::host_api::HostState;
-use super::runtime::Runtime;
+use super::runtime::{EpochGate, Runtime};
 
 /// The roles of contract 0.1.0; one component may export several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,6 +114,7 @@ pub struct PluginPool {
     limits: Limits,
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
+    epoch: Arc<EpochGate>,
     pub health: Health,
 }
 
@@ -137,6 +138,9 @@ fn wrong_reply() -> PluginError {
 }
 
 async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
+    // The deadline is an absolute epoch: renew it, or a reused instance would
+    // yield at its first check for time spent idle.
+    i.store.set_epoch_deadline(1);
     Ok(match (call, &i.bindings) {
         (Call::WarmUp, _) => Reply::WarmUp,
         (Call::Status(request), Bindings::Status(b)) => Reply::Status(
@@ -187,6 +191,7 @@ impl PluginPool {
             pre,
             config_json,
             permits: Arc::new(Semaphore::new(limits.max_instances)),
+            epoch: runtime.epoch_gate(),
             limits,
             idle: Mutex::new(Vec::new()),
             health: Health::default(),
@@ -246,6 +251,7 @@ impl PluginPool {
     /// deadline too.
     async fn run(&self, call: Call<'_>) -> Result<Reply, PluginError> {
         self.health.calls.fetch_add(1, Ordering::Relaxed);
+        let _ticking = self.epoch.enter();
         let result = tokio::time::timeout(self.limits.call_timeout, async {
             let mut lease = self.lease().await?;
             let Some(instance) = lease.instance.as_mut() else {

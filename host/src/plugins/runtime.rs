@@ -5,6 +5,8 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -26,6 +28,35 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache_dir: PathBuf,
+    epoch: Arc<EpochGate>,
+}
+
+/// Runs the epoch ticker only while plugin code runs, so an idle router does not
+/// wake up 500 times a second.
+#[derive(Default)]
+pub struct EpochGate {
+    active: AtomicUsize,
+    ticker: OnceLock<std::thread::Thread>,
+}
+
+/// Keeps the epoch ticking while alive: held for the duration of a plugin call.
+pub struct ActiveCall(Arc<EpochGate>);
+
+impl EpochGate {
+    pub fn enter(self: &Arc<Self>) -> ActiveCall {
+        if self.active.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(t) = self.ticker.get()
+        {
+            t.unpark();
+        }
+        ActiveCall(self.clone())
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Where a component's native code came from, for the start-up log.
@@ -41,17 +72,24 @@ impl Runtime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        spawn_epoch_ticker(engine.weak());
+        let epoch = Arc::new(EpochGate::default());
+        spawn_epoch_ticker(engine.weak(), epoch.clone())
+            .context("cannot start the plugin epoch thread")?;
         let linker = host_api::linker(&engine)?;
         Ok(Runtime {
             engine,
             linker,
             cache_dir,
+            epoch,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn epoch_gate(&self) -> Arc<EpochGate> {
+        self.epoch.clone()
     }
 
     pub fn linker(&self) -> &Linker<HostState> {
@@ -166,17 +204,29 @@ impl Runtime {
     }
 }
 
-fn spawn_epoch_ticker(engine: EngineWeak) {
-    std::thread::Builder::new()
+/// Advances the epoch every tick while a plugin call is active, until the engine
+/// is gone. A missed unpark cannot strand a call: `unpark` before `park` makes the
+/// next `park` return at once, and the park is bounded anyway.
+fn spawn_epoch_ticker(engine: EngineWeak, gate: Arc<EpochGate>) -> std::io::Result<()> {
+    let handle = std::thread::Builder::new()
         .name("passage-epoch".to_owned())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
+        .spawn({
+            let gate = gate.clone();
+            move || {
+                while let Some(engine) = engine.upgrade() {
+                    if gate.active.load(Ordering::Acquire) == 0 {
+                        drop(engine);
+                        std::thread::park_timeout(Duration::from_secs(1));
+                        continue;
+                    }
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
             }
-        })
-        .expect("spawning the epoch thread at start-up");
+        })?;
+    let _ = gate.ticker.set(handle.thread().clone());
+    Ok(())
 }
 
 fn wasmtime_version() -> &'static str {

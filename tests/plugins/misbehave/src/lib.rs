@@ -44,6 +44,21 @@ impl Status for Misbehave {
             "decline" => None,
             "huge-motd" => answer("x".repeat(2 << 20)),
             "bad-json" => Some(StatusResponse::new(Text::Json("{not json".to_owned()))),
+            // Tries to reach beyond the sandbox and reports what it got.
+            "escape" => {
+                let fs = std::fs::read_to_string("/etc/passwd").is_ok();
+                let dir = std::fs::read_dir("/").is_ok() || std::fs::read_dir(".").is_ok();
+                let env = std::env::vars().next().is_some() || std::env::args().len() > 1;
+                let net = std::net::TcpStream::connect(("127.0.0.1", request.server_port)).is_ok();
+                let verdict = |reached: bool| if reached { "REACHED" } else { "denied" };
+                answer(format!(
+                    "fs:{} dir:{} env:{} net:{}",
+                    verdict(fs),
+                    verdict(dir),
+                    verdict(env),
+                    verdict(net)
+                ))
+            }
             "log" => {
                 passage_sdk::log::info("misbehave: hello from the plugin");
                 answer("misbehave logged".to_owned())

@@ -1,0 +1,154 @@
+//! Cost of plugin calls through the real runtime and the real shipped plugins:
+//! a status ping, and the discovery + strategy round of one login with 10, 100 and
+//! 1000 targets (each with 3 metadata pairs), warm and after the targets changed.
+//!
+//! Run with `make bench` (it builds the plugins first).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use passage::plugins::bindings::{Discovered, Player, StatusRequest};
+use passage::plugins::pool::Limits;
+use passage::plugins::{PluginPool, Role, Runtime, TargetSet};
+
+fn wasm(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = root
+        .join("target/wasm32-wasip2/plugin")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        file.is_file(),
+        "{} missing: run `make bench`",
+        file.display()
+    );
+    file
+}
+
+fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) -> PluginPool {
+    let (component, _) = rt.load_component(&wasm(name)).expect("plugin loads");
+    PluginPool::new(
+        rt,
+        name.into(),
+        role,
+        &component,
+        config.to_string(),
+        Limits {
+            call_timeout: Duration::from_secs(5),
+            memory_limit: 256 << 20,
+            max_instances: 1,
+        },
+    )
+    .expect("plugin links")
+}
+
+fn targets_config(n: usize) -> serde_json::Value {
+    let targets: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("backend-{i:04}"),
+                "host": format!("10.0.{}.{}", i / 250, i % 250 + 1),
+                "port": 25565,
+                "metadata": {"players": (i * 37) % 100, "max_players": 100, "region": "eu-west"},
+            })
+        })
+        .collect();
+    serde_json::json!({ "targets": targets })
+}
+
+fn player() -> Player {
+    Player {
+        name: "Steve".into(),
+        uuid: "8667ba71-b85a-4004-af54-457a9734eed7".into(),
+        client_ip: "203.0.113.7".into(),
+        protocol: 767,
+        server_address: "play.example.com".into(),
+        server_port: 25565,
+        locale: Some("en_us".into()),
+        last_target: None,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let rt = Arc::new(Runtime::new(cache.path().to_path_buf()).unwrap());
+
+    let status = pool(
+        &rt,
+        "fixed-status",
+        Role::Status,
+        serde_json::json!({"motd": "hi"}),
+    );
+    let request = StatusRequest {
+        client_ip: "203.0.113.7".into(),
+        protocol: 767,
+        server_address: "play.example.com".into(),
+        server_port: 25565,
+    };
+    c.bench_function("status/fixed-status", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { status.status(&request).await.unwrap() })
+    });
+
+    let player = player();
+    let mut group = c.benchmark_group("login-round");
+    for n in [10usize, 100, 1000] {
+        let discovery = pool(&rt, "static-discovery", Role::Discovery, targets_config(n));
+        let strategy = pool(&rt, "player-fill", Role::Strategy, serde_json::json!({}));
+        let Discovered::Targets(list) = tokio.block_on(discovery.discover(&player, None)).unwrap()
+        else {
+            panic!("first discovery lists targets")
+        };
+        let set = TargetSet {
+            id: 1,
+            targets: list.targets,
+        };
+        let revision = list.revision;
+
+        // The steady state of a login: discovery says "unchanged", the strategy
+        // already holds the set and receives only the player.
+        group.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
+            b.to_async(&tokio).iter(|| async {
+                let d = discovery.discover(&player, Some(revision)).await.unwrap();
+                assert!(matches!(d, Discovered::Unchanged));
+                strategy.select(&set, &player).await.unwrap().unwrap()
+            })
+        });
+        // The targets changed: discovery returns the whole list and the strategy
+        // receives it once before selecting.
+        let mut next_id = 2u64;
+        group.bench_with_input(BenchmarkId::new("targets-changed", n), &n, |b, _| {
+            b.to_async(&tokio).iter(|| {
+                next_id += 1;
+                let discovery = &discovery;
+                let strategy = &strategy;
+                let player = &player;
+                let id = next_id;
+                async move {
+                    let Discovered::Targets(list) = discovery.discover(player, None).await.unwrap()
+                    else {
+                        panic!("no known revision: the list comes back")
+                    };
+                    let set = TargetSet {
+                        id,
+                        targets: list.targets,
+                    };
+                    strategy.select(&set, player).await.unwrap().unwrap()
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

@@ -15,6 +15,9 @@ pub struct Config {
     /// Address the Minecraft listener binds to.
     pub bind: SocketAddr,
     pub timeouts: Timeouts,
+    pub auth: Auth,
+    /// Packet compression threshold in bytes from Login on; negative disables it.
+    pub compression_threshold: i32,
     pub log: Log,
     /// The status answered when no status plugin answers.
     pub status: FallbackStatus,
@@ -29,6 +32,8 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([0, 0, 0, 0], 25565)),
             timeouts: Timeouts::default(),
+            auth: Auth::default(),
+            compression_threshold: -1,
             log: Log::default(),
             status: FallbackStatus::default(),
             plugin_runtime: PluginRuntime::default(),
@@ -45,6 +50,11 @@ pub struct Timeouts {
     pub handshake_ms: u64,
     /// The whole status exchange (request, response, ping, pong).
     pub status_ms: u64,
+    /// The whole login state, from Login Start to Login Acknowledged, including
+    /// the session-server call.
+    pub login_ms: u64,
+    /// The whole configuration state, until the Transfer.
+    pub configuration_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -52,6 +62,8 @@ impl Default for Timeouts {
         Timeouts {
             handshake_ms: 5_000,
             status_ms: 5_000,
+            login_ms: 30_000,
+            configuration_ms: 30_000,
         }
     }
 }
@@ -62,6 +74,56 @@ impl Timeouts {
     }
     pub fn status(&self) -> Duration {
         Duration::from_millis(self.status_ms)
+    }
+    pub fn login(&self) -> Duration {
+        Duration::from_millis(self.login_ms)
+    }
+    pub fn configuration(&self) -> Duration {
+        Duration::from_millis(self.configuration_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Encryption and the Mojang session check (what public servers use).
+    #[default]
+    Online,
+    /// No encryption, no session check; UUIDs derived from the name. Only behind
+    /// something else that authenticates players.
+    Offline,
+}
+
+/// How players are authenticated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub mode: AuthMode,
+    /// Base URL of the session server (`/session/minecraft/hasJoined` is appended).
+    pub session_server: String,
+    /// Deadline of one `hasJoined` call.
+    pub session_timeout_ms: u64,
+    /// Send the client's IP to the session server (`prevent-proxy-connections`).
+    pub send_client_ip: bool,
+    /// Server id sent in the Encryption Request and hashed (vanilla: empty).
+    pub server_id: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            mode: AuthMode::Online,
+            session_server: "https://sessionserver.mojang.com".to_owned(),
+            session_timeout_ms: 5_000,
+            send_client_ip: false,
+            server_id: String::new(),
+        }
+    }
+}
+
+impl Auth {
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.session_timeout_ms)
     }
 }
 
@@ -196,6 +258,37 @@ impl Config {
             (1..=600_000).contains(&t.status_ms),
             "timeouts.status_ms",
             "must be between 1 and 600000",
+        );
+        check(
+            (1..=600_000).contains(&t.login_ms),
+            "timeouts.login_ms",
+            "must be between 1 and 600000",
+        );
+        check(
+            (1..=600_000).contains(&t.configuration_ms),
+            "timeouts.configuration_ms",
+            "must be between 1 and 600000",
+        );
+        let a = &self.auth;
+        check(
+            a.session_server.starts_with("http://") || a.session_server.starts_with("https://"),
+            "auth.session_server",
+            "must be an http:// or https:// URL",
+        );
+        check(
+            (1..=60_000).contains(&a.session_timeout_ms),
+            "auth.session_timeout_ms",
+            "must be between 1 and 60000",
+        );
+        check(
+            a.server_id.len() <= 20 && a.server_id.is_ascii(),
+            "auth.server_id",
+            "must be at most 20 ASCII characters",
+        );
+        check(
+            self.compression_threshold <= 1 << 20,
+            "compression_threshold",
+            "must be at most 1048576 (negative disables compression)",
         );
         let r = &self.plugin_runtime;
         check(

@@ -1,8 +1,11 @@
 //! Passage: a Minecraft transfer router whose routing logic lives in sandboxed
 //! WebAssembly plugins. The binary (`main.rs`) wires these modules together.
 
+pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod crypto;
+pub mod l10n;
 pub mod plugins;
 pub mod protocol;
 pub mod server;

@@ -87,12 +87,26 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let plugins = Arc::new(plugins::Plugins::load(runtime, &config).await?);
     tracing::info!(count = plugins.count(), dir = %config.plugin_runtime.dir.display(), "plugins ready");
     let status = status::StatusService::new(plugins.clone(), &config.status)?;
+    // RSA key generation takes a moment: once at start-up, never on a login.
+    let server_key = tokio::task::spawn_blocking(passage::crypto::ServerKey::generate)
+        .await
+        .context("key generation task failed")??;
+    let session = passage::auth::session_server::SessionServer::new(
+        &config.auth.session_server,
+        config.auth.session_timeout(),
+        config.auth.send_client_ip,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let local = listener.local_addr()?;
-    tracing::info!("listening on {local}");
-    let shared = Arc::new(server::Shared { config, status });
+    tracing::info!(auth = ?config.auth.mode, "listening on {local}");
+    let shared = Arc::new(server::Shared {
+        config,
+        status,
+        server_key,
+        session,
+    });
     server::serve(listener, shared, shutdown_signal()).await;
     Ok(())
 }

@@ -6,14 +6,19 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::session_server::SessionServer;
 use crate::config::Config;
 use crate::connection;
+use crate::crypto::ServerKey;
 use crate::status::StatusService;
 
 /// Services every connection shares.
 pub struct Shared {
     pub config: Config,
     pub status: StatusService,
+    /// Generated at start-up, never on a player's login.
+    pub server_key: ServerKey,
+    pub session: SessionServer,
 }
 
 /// Accepts until `stop` completes. Accept errors (e.g. out of file descriptors) are

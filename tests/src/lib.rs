@@ -2,6 +2,9 @@
 //! captures its log, and speaks the Minecraft protocol to it with an encoder of its
 //! own (written from the byte layouts, not shared with the router's code).
 
+pub mod client;
+pub mod session_server;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,7 +120,7 @@ impl Router {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("listening on ").nth(1)
-                    && let Ok(addr) = rest.trim().parse()
+                    && let Some(Ok(addr)) = rest.split_whitespace().next().map(str::parse)
                 {
                     let _ = tx.send(addr);
                 }

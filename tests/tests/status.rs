@@ -111,9 +111,9 @@ async fn legacy_ping_gets_a_kick_with_the_motd() {
 }
 
 #[tokio::test]
-async fn login_attempt_gets_a_clear_disconnect() {
+async fn outdated_client_login_gets_a_clear_disconnect() {
     let router = fixed_status_router();
-    for (protocol, expected) in [(47, "1.20.5 or newer"), (767, "does not accept logins")] {
+    for (protocol, expected) in [(47, "1.20.5 or newer"), (765, "1.20.5 or newer")] {
         let mut stream = TcpStream::connect(router.addr).await.unwrap();
         stream
             .write_all(&handshake(protocol, "play.example.com", 25565, 2))

@@ -1,37 +1,216 @@
-//! The login state. Until online/offline login lands, every login attempt gets a
-//! clear Login Disconnect saying why, instead of a hang.
+//! The login state: Login Start; online authentication (RSA key exchange,
+//! AES-128-CFB8, the session server's `hasJoined`) or offline; optional
+//! compression; Login Success in the client's version's layout; Login Acknowledged.
 
-use super::{Connection, ConnectionError};
-use crate::protocol::codec::put_string;
-use crate::protocol::frame::Encode;
+use tokio::time::Instant;
+
+use super::{Connection, ConnectionError, configuration};
+use crate::auth::offline::offline_uuid;
+use crate::auth::session_server::{Profile, ProfileProperty, SessionError};
+use crate::config::AuthMode;
+use crate::crypto::{decrypt_login, random_verify_token, server_hash};
+use crate::l10n::Message;
+use crate::protocol::codec::DecodeError;
+use crate::protocol::frame::{Decode, split_id};
 use crate::protocol::packets::handshake::Handshake;
+use crate::protocol::packets::login::{
+    CookieResponse, EncryptionRequest, EncryptionResponse, LoginAcknowledged, LoginDisconnect,
+    LoginPluginResponse, LoginStart, LoginSuccess, Property, SetCompression,
+};
 use crate::versions;
 
-/// Login Disconnect (clientbound 0x00): a JSON text component in a string.
-struct LoginDisconnect {
-    reason_json: String,
-}
-
-impl Encode for LoginDisconnect {
-    const ID: i32 = 0x00;
-    fn encode_body(&self, out: &mut Vec<u8>) {
-        put_string(out, &self.reason_json);
-    }
-}
+/// Serverbound login packets are small: the largest we expect is a Cookie
+/// Response (5120 bytes of payload plus its key).
+const MAX_LOGIN_FRAME: usize = 8 * 1024;
 
 pub(super) async fn run(
     conn: &mut Connection,
     handshake: &Handshake,
 ) -> Result<(), ConnectionError> {
-    let text = if versions::is_supported(handshake.protocol) {
-        "This router does not accept logins yet.".to_owned()
-    } else {
-        format!(
-            "Please use Minecraft {} or newer to join this server.",
-            versions::OLDEST_SUPPORTED_NAME
-        )
+    let deadline = Instant::now() + conn.shared.config.timeouts.login();
+    conn.reader.set_max_frame_len(MAX_LOGIN_FRAME);
+    if !versions::is_supported(handshake.protocol) {
+        tracing::info!(
+            protocol = handshake.protocol,
+            "login refused: client too old"
+        );
+        return disconnect(conn, Message::OutdatedClient).await;
+    }
+    let Some(start) = conn.read_packet::<LoginStart>(deadline, "login").await? else {
+        return Ok(());
     };
-    tracing::info!(protocol = handshake.protocol, "login refused: {text}");
-    let reason_json = serde_json::json!({ "text": text }).to_string();
+    if !valid_name(&start.name) {
+        tracing::info!("login refused: invalid player name");
+        return disconnect(conn, Message::FailedToVerify).await;
+    }
+    tracing::debug!(player = %start.name, "login start");
+    let profile = match conn.shared.config.auth.mode {
+        AuthMode::Online => match authenticate_online(conn, &start, deadline).await? {
+            Some(profile) => profile,
+            None => return Ok(()),
+        },
+        AuthMode::Offline => Profile {
+            id: offline_uuid(&start.name),
+            name: start.name.clone(),
+            properties: Vec::new(),
+        },
+    };
+    tracing::info!(player = %profile.name, uuid = %profile.id, "authenticated");
+
+    let threshold = conn.shared.config.compression_threshold;
+    if threshold >= 0 {
+        conn.send(&SetCompression { threshold }).await?;
+        conn.writer.enable_compression(threshold);
+        conn.reader.enable_compression(threshold);
+    }
+    conn.send(&login_success(handshake.protocol, &profile))
+        .await?;
+
+    // Until Login Acknowledged the client may still answer queries we did not
+    // make; tolerate those, refuse anything else.
+    loop {
+        let Some(frame) = conn.read_frame(deadline, "login").await? else {
+            return Ok(());
+        };
+        let (id, body) = split_id(&frame)?;
+        match id {
+            LoginAcknowledged::ID => {
+                LoginAcknowledged::decode_body(body)?;
+                break;
+            }
+            LoginPluginResponse::ID => {
+                LoginPluginResponse::decode_body(body)?;
+            }
+            CookieResponse::ID => {
+                CookieResponse::decode_body(body)?;
+            }
+            id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
+        }
+    }
+    configuration::run(conn, handshake, profile).await
+}
+
+/// The key exchange and the session check. `None` when the player was refused
+/// (and told why).
+async fn authenticate_online(
+    conn: &mut Connection,
+    start: &LoginStart,
+    deadline: Instant,
+) -> Result<Option<Profile>, ConnectionError> {
+    let shared = conn.shared.clone();
+    let server_id = &shared.config.auth.server_id;
+    let token = random_verify_token();
+    conn.send(&EncryptionRequest {
+        server_id: server_id.clone(),
+        public_key: shared.server_key.public_der().to_vec(),
+        verify_token: token.to_vec(),
+        should_authenticate: true,
+    })
+    .await?;
+    let response = loop {
+        let Some(frame) = conn.read_frame(deadline, "login").await? else {
+            return Ok(None);
+        };
+        let (id, body) = split_id(&frame)?;
+        match id {
+            EncryptionResponse::ID => break EncryptionResponse::decode_body(body)?,
+            LoginPluginResponse::ID => {
+                LoginPluginResponse::decode_body(body)?;
+            }
+            id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
+        }
+    };
+    let secret = match decrypt_login(
+        &shared.server_key,
+        &response.shared_secret,
+        &response.verify_token,
+        &token,
+    ) {
+        Ok(secret) => secret,
+        Err(e) => {
+            // Every failure takes this one path: the client has switched to its
+            // cipher already, and we answer under a random key, so whether the
+            // secret's padding was valid never shows in a readable reply
+            // (RUSTSEC-2023-0071: no padding oracle).
+            tracing::info!("login refused: {e}");
+            let mut decoy = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut decoy);
+            conn.writer.enable_encryption(decoy);
+            disconnect(conn, Message::FailedToVerify).await?;
+            return Ok(None);
+        }
+    };
+    conn.reader.enable_encryption(secret);
+    conn.writer.enable_encryption(secret);
+
+    let hash = server_hash(server_id, &secret, shared.server_key.public_der());
+    let ip = shared.config.auth.send_client_ip.then(|| conn.peer.ip());
+    let verdict =
+        tokio::time::timeout_at(deadline, shared.session.has_joined(&start.name, &hash, ip))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SessionError::Unavailable(
+                    "login deadline reached".to_owned(),
+                ))
+            });
+    match verdict {
+        Ok(profile) => Ok(Some(profile)),
+        Err(SessionError::NotVerified) => {
+            tracing::info!(player = %start.name, "login refused: the session server did not verify the player");
+            disconnect(conn, Message::FailedToVerify).await?;
+            Ok(None)
+        }
+        Err(SessionError::Unavailable(why)) => {
+            tracing::warn!(player = %start.name, "login refused: session server unavailable: {why}");
+            disconnect(conn, Message::AuthUnavailable).await?;
+            Ok(None)
+        }
+    }
+}
+
+fn login_success(protocol: i32, profile: &Profile) -> LoginSuccess {
+    LoginSuccess::for_protocol(
+        protocol,
+        profile.id.as_u128(),
+        profile.name.clone(),
+        profile
+            .properties
+            .iter()
+            .map(|p: &ProfileProperty| Property {
+                name: p.name.clone(),
+                value: p.value.clone(),
+                signature: p.signature.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// Names Mojang issues are 1-16 of `[A-Za-z0-9_]`; offline-mode clients can send
+/// anything, so refuse what would be unsafe in logs, cookies and commands.
+fn valid_name(name: &str) -> bool {
+    (1..=16).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+/// Sends a Login Disconnect with `message` (the client has not told its locale yet).
+async fn disconnect(conn: &mut Connection, message: Message) -> Result<(), ConnectionError> {
+    let reason_json = message.component(None).to_string();
     conn.send(&LoginDisconnect { reason_json }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("Steve"));
+        assert!(valid_name("a_b_c_1234567890"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("seventeen_chars_x"));
+        assert!(!valid_name("bad name"));
+        assert!(!valid_name("ünicode"));
+    }
 }

@@ -2,6 +2,7 @@
 //! for. Owns the socket; every read has a deadline and every error ends only this
 //! connection, with a log line.
 
+mod configuration;
 mod legacy;
 mod login;
 mod status;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::protocol::codec::{DecodeError, Reader};
-use crate::protocol::frame::{Decode, Encode, FrameError, FrameReader, encode_frame, split_id};
+use crate::protocol::frame::{Decode, Encode, FrameError, FrameReader, FrameWriter, split_id};
 use crate::protocol::packets::handshake::{Handshake, Intent};
 use crate::server::Shared;
 
@@ -62,6 +63,9 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 pub(crate) struct Connection {
     stream: TcpStream,
     reader: FrameReader,
+    writer: FrameWriter,
+    /// Reused for every packet this connection sends.
+    out: Vec<u8>,
     peer: SocketAddr,
     shared: Arc<Shared>,
 }
@@ -71,6 +75,8 @@ impl Connection {
         Connection {
             stream,
             reader: FrameReader::new(MAX_HANDSHAKE_FRAME),
+            writer: FrameWriter::new(),
+            out: Vec::new(),
             peer,
             shared,
         }
@@ -148,8 +154,11 @@ impl Connection {
         Ok(Some(packet))
     }
 
+    /// Frames, compresses and encrypts as this connection's state requires.
     async fn send<P: Encode>(&mut self, packet: &P) -> Result<(), ConnectionError> {
-        self.stream.write_all(&encode_frame(packet)).await?;
+        self.out.clear();
+        self.writer.encode(packet, &mut self.out);
+        self.stream.write_all(&self.out).await?;
         Ok(())
     }
 

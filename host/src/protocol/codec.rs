@@ -56,7 +56,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes exactly `n` bytes or fails without consuming anything.
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let (head, tail) = self
             .buf
             .split_at_checked(n)

@@ -1,0 +1,304 @@
+//! Login end to end: the real binary, our own client (framing, RSA, CFB8, zlib
+//! written from the spec), and a real local HTTP session server.
+
+use std::time::{Duration, Instant};
+
+use passage_tests::client::{LoginOutcome, LoginParams, login};
+use passage_tests::session_server::{Behavior, SessionServer, TEXTURES_SIGNATURE, TEXTURES_VALUE};
+use passage_tests::{Router, RouterSpec, ping, string, varint};
+
+/// `top` goes before the `[auth]` table, `auth` inside it.
+fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Router {
+    let config = format!(
+        "{top}\n[auth]\nsession_server = \"{}\"\nsession_timeout_ms = 500\n{auth}",
+        session.url()
+    );
+    Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![],
+        cache_dir: None,
+    })
+}
+
+fn online_router(session: &SessionServer) -> Router {
+    online_router_with(session, "", "")
+}
+
+/// Client Information in the 768+ layout (with particle status), or without it.
+fn client_information(locale: &str, with_particles: bool) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, locale);
+    b.push(10); // view distance
+    varint(&mut b, 0); // chat mode
+    b.push(1); // chat colors
+    b.push(0x7f); // skin parts
+    varint(&mut b, 1); // main hand
+    b.push(0); // text filtering
+    b.push(1); // server listing
+    if with_particles {
+        varint(&mut b, 0);
+    }
+    b
+}
+
+/// Drives a logged-in client through the start of configuration: it sends its
+/// brand and Client Information as vanilla does, and returns the router's next
+/// configuration packet.
+async fn first_configuration_packet(client: &mut passage_tests::client::Client) -> (i32, Vec<u8>) {
+    let mut brand = Vec::new();
+    string(&mut brand, "minecraft:brand");
+    string(&mut brand, "vanilla");
+    client.send(0x02, &brand).await.unwrap();
+    let particles = client.protocol >= 768;
+    client
+        .send(0x00, &client_information("en_us", particles))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), client.recv())
+        .await
+        .expect("a configuration packet")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn online_login_reaches_configuration_for_every_protocol() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router(&session);
+    for protocol in 766..=775 {
+        let params = LoginParams::new(protocol, "Steve", Some(session.addr));
+        let LoginOutcome::Configuration(mut client, profile, trace) =
+            login(router.addr, &params).await.unwrap()
+        else {
+            panic!(
+                "protocol {protocol}: disconnected during login\n{}",
+                router.log()
+            )
+        };
+        assert!(trace.encrypted);
+        assert_eq!(trace.server_id.as_deref(), Some(""));
+        assert_eq!(profile.uuid, params.uuid);
+        assert_eq!(profile.name, "Steve");
+        assert_eq!(
+            profile.properties,
+            vec![(
+                "textures".to_owned(),
+                TEXTURES_VALUE.to_owned(),
+                Some(TEXTURES_SIGNATURE.to_owned())
+            )]
+        );
+        // The router now speaks configuration, still encrypted.
+        let (id, _) = first_configuration_packet(&mut client).await;
+        assert!(
+            [0x02, 0x04, 0x0B, 0x00, 0x0A, 0x09].contains(&id),
+            "protocol {protocol}: unexpected configuration packet {id:#x}"
+        );
+    }
+    assert_eq!(session.has_joined_calls(), 10);
+    assert_eq!(session.join_calls(), 10);
+}
+
+#[tokio::test]
+async fn newer_unknown_protocol_is_served_with_the_newest_layouts() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router(&session);
+    let params = LoginParams::new(800, "Steve", Some(session.addr));
+    assert!(matches!(
+        login(router.addr, &params).await.unwrap(),
+        LoginOutcome::Configuration(..)
+    ));
+}
+
+async fn expect_disconnect(router: &Router, params: &LoginParams, needle: &str) -> Duration {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), login(router.addr, params))
+        .await
+        .expect("login ends within its deadline")
+        .unwrap();
+    match outcome {
+        LoginOutcome::Disconnected(reason, _) => {
+            assert!(reason.contains(needle), "{reason:?} lacks {needle:?}");
+        }
+        _ => panic!("expected a disconnect containing {needle:?}"),
+    }
+    started.elapsed()
+}
+
+/// A bad Encryption Response (wrong token, wrong secret length, garbage) must not
+/// tell the client which part was wrong: every failure takes the same path, a
+/// disconnect encrypted under a random key (so not even a decryptable reply
+/// tells a valid secret from an invalid one), then the close.
+#[tokio::test]
+async fn bad_encryption_response_is_refused_without_saying_why() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router(&session);
+    for (wrong_token, secret_len) in [(true, 16), (false, 15), (true, 15)] {
+        let mut params = LoginParams::new(767, "Steve", Some(session.addr));
+        params.wrong_verify_token = wrong_token;
+        params.secret_len = secret_len;
+        params.stop_after_encryption_response = true;
+        let LoginOutcome::SentEncryptionResponse(mut client) =
+            login(router.addr, &params).await.unwrap()
+        else {
+            panic!("the router answered before the Encryption Response")
+        };
+        assert!(client.closed().await, "router closes the connection");
+    }
+    let lines = router
+        .log()
+        .lines()
+        .filter(|l| l.contains("login refused: encryption response rejected"))
+        .count();
+    assert_eq!(lines, 3, "{}", router.log());
+    // None reached the session server, and the router keeps serving.
+    assert_eq!(session.has_joined_calls(), 0);
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+    let params = LoginParams::new(767, "Steve", Some(session.addr));
+    assert!(matches!(
+        login(router.addr, &params).await.unwrap(),
+        LoginOutcome::Configuration(..)
+    ));
+}
+
+#[tokio::test]
+async fn session_server_saying_no_fails_verification() {
+    let session = SessionServer::start(Behavior::NoContent).await;
+    let router = online_router(&session);
+    let params = LoginParams::new(768, "Steve", Some(session.addr));
+    expect_disconnect(&router, &params, "Failed to verify username").await;
+    // A client that never joined is refused by a normal session server too.
+    session.set_behavior(Behavior::Normal);
+    let params = LoginParams::new(768, "Steve", None);
+    expect_disconnect(&router, &params, "Failed to verify username").await;
+    // A profile for someone else is not this player.
+    session.set_behavior(Behavior::WrongName);
+    let params = LoginParams::new(768, "Steve", Some(session.addr));
+    expect_disconnect(&router, &params, "Failed to verify username").await;
+}
+
+#[tokio::test]
+async fn unavailable_session_server_gets_its_own_message() {
+    for behavior in [Behavior::ServerError, Behavior::InvalidJson] {
+        let session = SessionServer::start(behavior).await;
+        let router = online_router(&session);
+        let params = LoginParams::new(775, "Steve", Some(session.addr));
+        expect_disconnect(&router, &params, "unavailable").await;
+    }
+}
+
+#[tokio::test]
+async fn session_server_down_or_slow_ends_within_the_timeout() {
+    // Down: a port nobody listens on.
+    let session = SessionServer::start(Behavior::Normal).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let router = Router::start(RouterSpec {
+        config: &format!(
+            "[auth]\nsession_server = \"http://{closed}\"\nsession_timeout_ms = 500\n"
+        ),
+        plugins: vec![],
+        cache_dir: None,
+    });
+    let params = LoginParams::new(767, "Steve", Some(session.addr));
+    expect_disconnect(&router, &params, "unavailable").await;
+
+    // Slow: answers after 3 s, the router gives up after 500 ms, and serves a
+    // ping meanwhile.
+    session.set_behavior(Behavior::Slow(Duration::from_secs(3)));
+    let router = online_router(&session);
+    let slow = tokio::spawn({
+        let addr = router.addr;
+        let params = params.clone();
+        async move {
+            let started = Instant::now();
+            let outcome = login(addr, &params).await.unwrap();
+            (outcome, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+    let (outcome, elapsed) = slow.await.unwrap();
+    match outcome {
+        LoginOutcome::Disconnected(reason, _) => {
+            assert!(reason.contains("unavailable"), "{reason}")
+        }
+        _ => panic!("slow session server must not let the player in"),
+    }
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "gave up at its own timeout, took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn offline_mode_skips_encryption_and_derives_the_uuid() {
+    let router = Router::start(RouterSpec {
+        config: "[auth]\nmode = \"offline\"\n",
+        plugins: vec![],
+        cache_dir: None,
+    });
+    let params = LoginParams::new(769, "Notch", None);
+    let LoginOutcome::Configuration(mut client, profile, trace) =
+        login(router.addr, &params).await.unwrap()
+    else {
+        panic!("offline login disconnected")
+    };
+    assert!(!trace.encrypted);
+    // Java's UUID.nameUUIDFromBytes("OfflinePlayer:Notch").
+    assert_eq!(profile.uuid, 0xb50ad385_829d_3141_a216_7e7d7539ba7f);
+    assert!(profile.properties.is_empty());
+    first_configuration_packet(&mut client).await;
+}
+
+#[tokio::test]
+async fn compression_works_above_and_below_the_threshold() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    // 32: Login Success (with the textures property) is compressed; 1024: it is not.
+    for threshold in [32, 1024] {
+        let router = online_router_with(
+            &session,
+            &format!("compression_threshold = {threshold}"),
+            "",
+        );
+        let params = LoginParams::new(770, "Steve", Some(session.addr));
+        let LoginOutcome::Configuration(mut client, profile, trace) =
+            login(router.addr, &params).await.unwrap()
+        else {
+            panic!("threshold {threshold}: disconnected")
+        };
+        assert_eq!(trace.compression, Some(threshold));
+        assert_eq!(profile.name, "Steve");
+        // A serverbound packet above the threshold (compressed by the client).
+        let mut big = Vec::new();
+        string(&mut big, "passage:test");
+        big.extend(vec![7u8; 2000]);
+        client.send(0x02, &big).await.unwrap();
+        first_configuration_packet(&mut client).await;
+    }
+}
+
+#[tokio::test]
+async fn old_client_is_told_which_versions_can_join() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router(&session);
+    let params = LoginParams::new(765, "Steve", Some(session.addr));
+    expect_disconnect(&router, &params, "1.20.5").await;
+    // Its ping is still answered.
+    ping(router.addr, 765, "play.example.com").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_session_server_sees_url_encoded_parameters_and_optional_ip() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router_with(&session, "", "send_client_ip = true\n");
+    let params = LoginParams::new(767, "Steve", Some(session.addr));
+    assert!(matches!(
+        login(router.addr, &params).await.unwrap(),
+        LoginOutcome::Configuration(..)
+    ));
+    let query = session.has_joined_queries().pop().unwrap();
+    assert!(query.contains("username=Steve"), "{query}");
+    assert!(query.contains("serverId="), "{query}");
+    assert!(query.contains("ip=127.0.0.1"), "{query}");
+}

@@ -302,3 +302,65 @@ async fn the_session_server_sees_url_encoded_parameters_and_optional_ip() {
     assert!(query.contains("serverId="), "{query}");
     assert!(query.contains("ip=127.0.0.1"), "{query}");
 }
+
+#[tokio::test]
+async fn configured_server_id_is_sent_and_hashed() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = online_router_with(&session, "", "server_id = \"passage-01\"\n");
+    let params = LoginParams::new(771, "Steve", Some(session.addr));
+    // The client hashes the id it received; the session server only confirms
+    // the player when the router hashed the same id.
+    let LoginOutcome::Configuration(_, _, trace) = login(router.addr, &params).await.unwrap()
+    else {
+        panic!("login with a server id failed\n{}", router.log())
+    };
+    assert_eq!(trace.server_id.as_deref(), Some("passage-01"));
+}
+
+#[tokio::test]
+async fn unexpected_login_packets_close_only_that_connection() {
+    let router = Router::start(RouterSpec {
+        config: "[auth]\nmode = \"offline\"\n",
+        plugins: vec![],
+        cache_dir: None,
+    });
+    // A configuration packet before Login Start; a Login Start with trailing bytes;
+    // a Login Start whose name is too long.
+    let mut too_long = Vec::new();
+    string(&mut too_long, "ThisNameIsFarTooLong");
+    too_long.extend_from_slice(&[0u8; 16]);
+    let mut trailing = Vec::new();
+    string(&mut trailing, "Steve");
+    trailing.extend_from_slice(&[0u8; 17]);
+    for body in [
+        passage_tests::frame(0x07, &[1, 2, 3]),
+        passage_tests::frame(0x00, &trailing),
+        passage_tests::frame(0x00, &too_long),
+    ] {
+        let mut c = passage_tests::client::Client::connect(router.addr, 767)
+            .await
+            .unwrap();
+        let mut bytes = passage_tests::handshake(767, "play.example.com", 25565, 2);
+        bytes.extend(body);
+        c.send_raw(&bytes).await.unwrap();
+        assert!(c.closed().await);
+    }
+    router.wait_for_log(&["closing", "malformed packet"]);
+    // A Login Plugin Response nobody asked for, before Login Acknowledged, is
+    // tolerated: the login still completes.
+    let mut c = passage_tests::client::Client::connect(router.addr, 767)
+        .await
+        .unwrap();
+    let mut start = Vec::new();
+    string(&mut start, "Alex");
+    start.extend_from_slice(&[0u8; 16]);
+    let mut bytes = passage_tests::handshake(767, "play.example.com", 25565, 2);
+    bytes.extend(passage_tests::frame(0x00, &start));
+    c.send_raw(&bytes).await.unwrap();
+    let (id, _) = c.recv().await.unwrap();
+    assert_eq!(id, 0x02, "Login Success");
+    c.send(0x02, &[0x05, 0x00]).await.unwrap(); // Login Plugin Response, not understood
+    c.send(0x03, &[]).await.unwrap(); // Login Acknowledged
+    let (id, _) = first_configuration_packet(&mut c).await;
+    assert_eq!(id, 0x02, "configuration Disconnect");
+}

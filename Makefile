@@ -5,9 +5,9 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 # Plugins we ship: built into plugins/<name>.wasm, where the router loads them.
-SHIPPED_PLUGINS := fixed-status static-discovery player-fill
+SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-groups
 # Test fixtures: built for the end-to-end tests only.
-TEST_PLUGINS := misbehave
+TEST_PLUGINS := misbehave flaky-strategy
 
 .PHONY: all run test lint unit e2e plugins host wasm-target release bench clean
 

@@ -98,7 +98,7 @@ fn bench(c: &mut Criterion) {
     let player = player();
     let mut group = c.benchmark_group("login-round");
     for n in [10usize, 100, 1000] {
-        let discovery = pool(&rt, "static-discovery", Role::Discovery, targets_config(n));
+        let discovery = pool(&rt, "fixed-discovery", Role::Discovery, targets_config(n));
         let strategy = pool(&rt, "player-fill", Role::Strategy, serde_json::json!({}));
         let Discovered::Targets(list) = tokio.block_on(discovery.discover(&player, None)).unwrap()
         else {

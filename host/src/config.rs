@@ -16,12 +16,20 @@ pub struct Config {
     pub bind: SocketAddr,
     pub timeouts: Timeouts,
     pub auth: Auth,
+    /// File holding the secret that signs `passage:authentication` cookies; it
+    /// must be the same on every replica and backend that checks them. Without
+    /// it, cookies are off. Env: `PASSAGE_AUTH_SECRET_FILE` or `AUTH_SECRET_FILE`.
+    pub auth_secret_file: Option<PathBuf>,
+    /// How long an authentication cookie lets a player skip the session server.
+    pub auth_cookie_expiry_secs: u64,
     /// Packet compression threshold in bytes from Login on; negative disables it.
     pub compression_threshold: i32,
     pub log: Log,
     /// The status answered when no status plugin answers.
     pub status: FallbackStatus,
     pub plugin_runtime: PluginRuntime,
+    /// Overrides of player-facing messages: `[messages.<locale>] <key> = "text"`.
+    pub messages: BTreeMap<String, BTreeMap<String, String>>,
     /// Each plugin's own table, keyed by the plugin's name (its file name without
     /// `.wasm`), handed to the plugin as JSON.
     pub plugins: BTreeMap<String, toml::Table>,
@@ -33,10 +41,13 @@ impl Default for Config {
             bind: SocketAddr::from(([0, 0, 0, 0], 25565)),
             timeouts: Timeouts::default(),
             auth: Auth::default(),
+            auth_secret_file: None,
+            auth_cookie_expiry_secs: 6 * 60 * 60,
             compression_threshold: -1,
             log: Log::default(),
             status: FallbackStatus::default(),
             plugin_runtime: PluginRuntime::default(),
+            messages: BTreeMap::new(),
             plugins: BTreeMap::new(),
         }
     }
@@ -290,6 +301,11 @@ impl Config {
             "compression_threshold",
             "must be at most 1048576 (negative disables compression)",
         );
+        check(
+            (1..=30 * 24 * 3600).contains(&self.auth_cookie_expiry_secs),
+            "auth_cookie_expiry_secs",
+            "must be between 1 and 2592000 (30 days)",
+        );
         let r = &self.plugin_runtime;
         check(
             (1..=60_000).contains(&r.call_timeout_ms),
@@ -317,6 +333,9 @@ impl Config {
                 &format!("plugins.{name}"),
                 "a plugin name uses only a-z, 0-9, `-` and `_`",
             );
+        }
+        if let Err(e) = crate::l10n::Messages::new(&self.messages) {
+            problems.push(e.to_string());
         }
         if problems.is_empty() {
             Ok(())

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod l10n;
 pub mod plugins;
 pub mod protocol;
+pub mod routing;
 pub mod server;
 pub mod status;
 pub mod versions;

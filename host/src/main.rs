@@ -67,6 +67,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(dir) = &cli.plugins_dir {
         config.plugin_runtime.dir = dir.clone();
     }
+    // The seed's deployments mount the secret and point AUTH_SECRET_FILE at it.
+    if let Some(path) = std::env::var_os("PASSAGE_AUTH_SECRET_FILE")
+        .or_else(|| std::env::var_os("AUTH_SECRET_FILE"))
+        .filter(|p| !p.is_empty())
+    {
+        config.auth_secret_file = Some(PathBuf::from(path));
+    }
     Ok(config)
 }
 
@@ -101,11 +108,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let local = listener.local_addr()?;
     tracing::info!(auth = ?config.auth.mode, "listening on {local}");
+    let messages = passage::l10n::Messages::new(&config.messages)?;
+    let cookie_secret = match &config.auth_secret_file {
+        Some(path) => Some(passage::auth::cookie::CookieSecret::from_file(path)?),
+        None => {
+            tracing::warn!(
+                "no auth_secret_file: authentication cookies are off, every login asks the session server"
+            );
+            None
+        }
+    };
+    if plugins.discovery.is_empty() || plugins.strategy.is_empty() {
+        tracing::warn!(
+            "no discovery or no strategy plugin loaded: players cannot be routed and will be told no server is available"
+        );
+    }
+    let router = passage::routing::Router::new(plugins.clone());
     let shared = Arc::new(server::Shared {
         config,
         status,
         server_key,
         session,
+        router,
+        messages,
+        cookie_secret,
     });
     server::serve(listener, shared, shutdown_signal()).await;
     Ok(())

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::cookie::CookieSecret;
 use crate::auth::session_server::SessionServer;
 use crate::config::Config;
 use crate::connection;
 use crate::crypto::ServerKey;
+use crate::l10n::Messages;
+use crate::routing::Router;
 use crate::status::StatusService;
 
 /// Services every connection shares.
@@ -19,6 +22,10 @@ pub struct Shared {
     /// Generated at start-up, never on a player's login.
     pub server_key: ServerKey,
     pub session: SessionServer,
+    pub router: Router,
+    pub messages: Messages,
+    /// Signs and checks `passage:authentication`; `None` turns cookies off.
+    pub cookie_secret: Option<CookieSecret>,
 }
 
 /// Accepts until `stop` completes. Accept errors (e.g. out of file descriptors) are

@@ -75,7 +75,24 @@ pub fn minecraft_hash(parts: &[&[u8]]) -> String {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, protocol: i32) -> std::io::Result<Client> {
-        let stream = TcpStream::connect(addr).await?;
+        Client::connect_from(addr, protocol, None).await
+    }
+
+    /// Connects from a chosen local address (e.g. 127.0.0.2, to look like
+    /// another client IP on loopback).
+    pub async fn connect_from(
+        addr: SocketAddr,
+        protocol: i32,
+        source: Option<std::net::IpAddr>,
+    ) -> std::io::Result<Client> {
+        let stream = match source {
+            None => TcpStream::connect(addr).await?,
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await?
+            }
+        };
         stream.set_nodelay(true)?;
         Ok(Client {
             stream,
@@ -223,6 +240,12 @@ pub struct LoginParams {
     pub secret_len: usize,
     /// Return right after sending the Encryption Response.
     pub stop_after_encryption_response: bool,
+    /// Handshake intent: 2 login, 3 transfer (a reconnect after a Transfer).
+    pub intent: i32,
+    /// Cookies the client holds, returned when the router asks.
+    pub cookies: std::collections::HashMap<String, Vec<u8>>,
+    /// Local address to connect from.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl LoginParams {
@@ -235,6 +258,9 @@ impl LoginParams {
             wrong_verify_token: false,
             secret_len: 16,
             stop_after_encryption_response: false,
+            intent: 2,
+            cookies: std::collections::HashMap::new(),
+            source_ip: None,
         }
     }
 }
@@ -268,11 +294,11 @@ pub enum LoginOutcome {
 /// Handshake (intent 2), Login Start, then answers whatever the router asks
 /// until Login Success or a disconnect.
 pub async fn login(addr: SocketAddr, p: &LoginParams) -> anyhow::Result<LoginOutcome> {
-    let mut c = Client::connect(addr, p.protocol).await?;
+    let mut c = Client::connect_from(addr, p.protocol, p.source_ip).await?;
     let mut start = Vec::new();
     string(&mut start, &p.name);
     start.extend_from_slice(&p.uuid.to_be_bytes());
-    let mut first = handshake(p.protocol, "play.example.com", addr.port(), 2);
+    let mut first = handshake(p.protocol, "play.example.com", addr.port(), p.intent);
     first.extend(frame(0x00, &start));
     c.send_raw(&first).await?;
     let mut trace = LoginTrace {
@@ -375,11 +401,18 @@ pub async fn login(addr: SocketAddr, p: &LoginParams) -> anyhow::Result<LoginOut
                 c.send(0x02, &answer).await?;
             }
             0x05 => {
-                // Cookie Request: no cookie stored.
+                // Cookie Request: answer with what we hold, if anything.
                 let key = take_string(&mut r);
                 let mut answer = Vec::new();
                 string(&mut answer, &key);
-                answer.push(0);
+                match p.cookies.get(&key) {
+                    Some(payload) => {
+                        answer.push(1);
+                        varint(&mut answer, payload.len() as i32);
+                        answer.extend_from_slice(payload);
+                    }
+                    None => answer.push(0),
+                }
                 c.send(0x04, &answer).await?;
             }
             other => anyhow::bail!("unexpected login packet {other:#x}"),

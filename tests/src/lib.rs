@@ -337,3 +337,43 @@ pub async fn expect_closed(stream: &mut TcpStream, within: Duration) -> anyhow::
     .map_err(|_| anyhow::anyhow!("connection still open after {within:?}"))?;
     Ok(rest)
 }
+
+/// The `text` of a network-NBT text component (a TAG_String root, or a compound
+/// root whose `text` is a TAG_String), as Configuration Disconnect carries it.
+pub fn nbt_text(body: &[u8]) -> String {
+    fn string_at(b: &[u8]) -> (String, usize) {
+        let len = u16::from_be_bytes([b[0], b[1]]) as usize;
+        (
+            String::from_utf8_lossy(&b[2..2 + len]).into_owned(),
+            2 + len,
+        )
+    }
+    match body[0] {
+        0x08 => string_at(&body[1..]).0,
+        0x0a => {
+            let mut i = 1;
+            while body[i] != 0x00 {
+                let tag = body[i];
+                let (name, used) = string_at(&body[i + 1..]);
+                i += 1 + used;
+                assert_eq!(tag, 0x08, "test decoder handles string tags only");
+                let (value, used) = string_at(&body[i..]);
+                i += used;
+                if name == "text" {
+                    return value;
+                }
+            }
+            panic!("compound without text")
+        }
+        other => panic!("unexpected NBT root tag {other:#x}"),
+    }
+}
+
+/// Decodes a Transfer packet body: host string, VarInt port.
+pub fn parse_transfer(body: &[u8]) -> (String, i32) {
+    let mut cursor = body;
+    let host = take_string(&mut cursor);
+    let port = take_varint(&mut cursor);
+    assert!(cursor.is_empty(), "trailing bytes after Transfer");
+    (host, port)
+}

@@ -1,5 +1,6 @@
 //! Player authentication: the online-mode session check and offline-mode identities.
 
+pub mod cookie;
 pub mod offline;
 pub mod session_server;
 

@@ -5,6 +5,9 @@
 use tokio::time::Instant;
 
 use super::{Connection, ConnectionError, configuration};
+use crate::auth::cookie::{
+    AUTH_COOKIE, AuthCookie, SESSION_COOKIE, SessionCookie, verify_auth_cookie,
+};
 use crate::auth::offline::offline_uuid;
 use crate::auth::session_server::{Profile, ProfileProperty, SessionError};
 use crate::config::AuthMode;
@@ -12,10 +15,10 @@ use crate::crypto::{decrypt_login, random_verify_token, server_hash};
 use crate::l10n::Message;
 use crate::protocol::codec::DecodeError;
 use crate::protocol::frame::{Decode, split_id};
-use crate::protocol::packets::handshake::Handshake;
+use crate::protocol::packets::handshake::{Handshake, Intent};
 use crate::protocol::packets::login::{
-    CookieResponse, EncryptionRequest, EncryptionResponse, LoginAcknowledged, LoginDisconnect,
-    LoginPluginResponse, LoginStart, LoginSuccess, Property, SetCompression,
+    CookieRequest, CookieResponse, EncryptionRequest, EncryptionResponse, LoginAcknowledged,
+    LoginDisconnect, LoginPluginResponse, LoginStart, LoginSuccess, Property, SetCompression,
 };
 use crate::versions;
 
@@ -44,16 +47,39 @@ pub(super) async fn run(
         return disconnect(conn, Message::FailedToVerify).await;
     }
     tracing::debug!(player = %start.name, "login start");
-    let profile = match conn.shared.config.auth.mode {
-        AuthMode::Online => match authenticate_online(conn, &start, deadline).await? {
-            Some(profile) => profile,
-            None => return Ok(()),
-        },
-        AuthMode::Offline => Profile {
-            id: offline_uuid(&start.name),
-            name: start.name.clone(),
-            properties: Vec::new(),
-        },
+
+    // A client coming back from a Transfer still holds the cookies we stored.
+    let (auth_bytes, session_bytes) = if handshake.intent == Intent::Transfer {
+        request_cookies(conn, deadline).await?
+    } else {
+        (None, None)
+    };
+    let mut session = session_bytes
+        .as_deref()
+        .and_then(SessionCookie::decode)
+        .unwrap_or_else(|| SessionCookie::new(String::new(), 0));
+    session.server_address = handshake.normalized_address();
+    session.server_port = handshake.server_port;
+    tracing::Span::current().record("session", tracing::field::display(session.id));
+    let auth_cookie = auth_bytes.and_then(|bytes| valid_auth_cookie(conn, &bytes, &start.name));
+
+    let profile = if let Some(cookie) = &auth_cookie {
+        // The cookie path: the signature, expiry and IP binding stand in for the
+        // session server, and no key exchange is done (SECURITY.md explains why).
+        tracing::info!(player = %cookie.user_name, "authenticated by cookie");
+        profile_from_cookie(cookie)
+    } else {
+        match conn.shared.config.auth.mode {
+            AuthMode::Online => match authenticate_online(conn, &start, deadline).await? {
+                Some(profile) => profile,
+                None => return Ok(()),
+            },
+            AuthMode::Offline => Profile {
+                id: offline_uuid(&start.name),
+                name: start.name.clone(),
+                properties: Vec::new(),
+            },
+        }
     };
     tracing::info!(player = %profile.name, uuid = %profile.id, "authenticated");
 
@@ -87,7 +113,101 @@ pub(super) async fn run(
             id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
         }
     }
-    configuration::run(conn, handshake, profile).await
+    configuration::run(
+        conn,
+        handshake,
+        configuration::LoggedIn {
+            profile,
+            auth_cookie,
+            session,
+        },
+    )
+    .await
+}
+
+/// Asks for our two cookies and waits for both answers. `None` for a cookie the
+/// client does not have.
+async fn request_cookies(
+    conn: &mut Connection,
+    deadline: Instant,
+) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ConnectionError> {
+    for key in [AUTH_COOKIE, SESSION_COOKIE] {
+        conn.send(&CookieRequest {
+            key: key.to_owned(),
+        })
+        .await?;
+    }
+    let (mut auth, mut session) = (None, None);
+    let mut answered = 0;
+    while answered < 2 {
+        let Some(frame) = conn.read_frame(deadline, "login").await? else {
+            return Ok((None, None));
+        };
+        let (id, body) = split_id(&frame)?;
+        match id {
+            CookieResponse::ID => {
+                let response = CookieResponse::decode_body(body)?;
+                match response.key.as_str() {
+                    AUTH_COOKIE => auth = response.payload,
+                    SESSION_COOKIE => session = response.payload,
+                    _ => continue,
+                }
+                answered += 1;
+            }
+            LoginPluginResponse::ID => {
+                LoginPluginResponse::decode_body(body)?;
+            }
+            id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
+        }
+    }
+    Ok((auth, session))
+}
+
+/// The authentication cookie, if it is ours, fresh, from this IP and for the
+/// player named in Login Start. A rejected cookie is never the player's problem:
+/// they simply authenticate in full.
+fn valid_auth_cookie(conn: &Connection, bytes: &[u8], name: &str) -> Option<AuthCookie> {
+    let secret = conn.shared.cookie_secret.as_ref()?;
+    let now = unix_now();
+    match verify_auth_cookie(
+        secret,
+        bytes,
+        now,
+        conn.shared.config.auth_cookie_expiry_secs,
+        conn.peer.ip(),
+    ) {
+        Ok(cookie) if cookie.user_name.eq_ignore_ascii_case(name) => Some(cookie),
+        Ok(_) => {
+            tracing::info!(
+                reason = "other_player",
+                "auth cookie rejected; authenticating in full"
+            );
+            None
+        }
+        Err(rejection) => {
+            tracing::info!(
+                reason = rejection.as_str(),
+                "auth cookie rejected; authenticating in full"
+            );
+            None
+        }
+    }
+}
+
+fn profile_from_cookie(cookie: &AuthCookie) -> Profile {
+    Profile {
+        // verify_auth_cookie checked the shape of user_id.
+        id: uuid::Uuid::parse_str(&cookie.user_id).unwrap_or_default(),
+        name: cookie.user_name.clone(),
+        properties: cookie.profile_properties.clone(),
+    }
+}
+
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The key exchange and the session check. `None` when the player was refused
@@ -196,7 +316,7 @@ fn valid_name(name: &str) -> bool {
 
 /// Sends a Login Disconnect with `message` (the client has not told its locale yet).
 async fn disconnect(conn: &mut Connection, message: Message) -> Result<(), ConnectionError> {
-    let reason_json = message.component(None).to_string();
+    let reason_json = conn.shared.messages.component(message, None).to_string();
     conn.send(&LoginDisconnect { reason_json }).await
 }
 

@@ -43,7 +43,7 @@ pub enum ConnectionError {
 /// outlives its deadlines.
 pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("conn", id, peer = %peer);
+    let span = tracing::info_span!("conn", id, peer = %peer, session = tracing::field::Empty);
     async move {
         let _ = stream.set_nodelay(true);
         let mut conn = Connection::new(stream, peer, shared);

@@ -1,6 +1,4 @@
-//! `player-fill`: sends each player to the fullest target that still has room, so
-//! servers fill one after another. Reads the `players` and `max_players` metadata
-//! of each target; a target without them counts as empty with room.
+//! `player-fill`: sends each player to the fullest target below capacity, filling servers in turn.
 
 use passage_sdk::{Config, Player, Plugin, Strategy, Target};
 
@@ -8,58 +6,76 @@ use passage_sdk::{Config, Player, Plugin, Strategy, Target};
 pub struct PlayerFill {
     /// Players kept free on each target (for friends joining, staff, ...).
     reserve: u64,
-    /// Target indices, fullest first, recomputed when the targets change.
-    order: Vec<usize>,
+    /// Metadata key holding a target's current player count.
+    players_key: String,
+    /// Metadata key holding a target's capacity.
+    capacity_key: String,
+    /// Index of the chosen target, recomputed when the targets change.
+    best: Option<usize>,
 }
 
+/// The metadata value under `key` parsed as a count; `None` when absent or not a number.
 fn number(target: &Target, key: &str) -> Option<u64> {
     target
         .metadata
         .iter()
         .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.parse().ok())
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+/// A metadata key name from the config: a non-empty string, `default` when absent.
+fn key_name(config: &Config, key: &str, default: &str) -> Result<String, String> {
+    match config.get_str(key)? {
+        None => Ok(default.to_owned()),
+        Some("") => Err(format!("`{key}` must not be empty")),
+        Some(s) => Ok(s.to_owned()),
+    }
 }
 
 impl Plugin for PlayerFill {
     fn new(config: Config) -> Result<Self, String> {
-        config.deny_unknown(&["reserve"])?;
+        config.deny_unknown(&["reserve", "players_key", "capacity_key"])?;
         let reserve = match config.get_i64("reserve")? {
             None => 0,
             Some(r) => u64::try_from(r).map_err(|_| "`reserve` must not be negative".to_owned())?,
         };
         Ok(PlayerFill {
             reserve,
-            order: Vec::new(),
+            players_key: key_name(&config, "players_key", "players")?,
+            capacity_key: key_name(&config, "capacity_key", "max_players")?,
+            best: None,
         })
     }
 }
 
 impl Strategy for PlayerFill {
     fn targets_changed(&mut self, targets: &[Target]) {
-        let reserve = self.reserve;
-        let mut open: Vec<(u64, &str, usize)> = targets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                let players = number(t, "players").unwrap_or(0);
-                let has_room = match number(t, "max_players") {
-                    Some(max) => players.saturating_add(reserve) < max,
-                    None => true,
-                };
-                has_room.then_some((players, t.id.as_str(), i))
-            })
-            .collect();
-        // Fullest first; ties by id so every replica picks the same target.
-        open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-        self.order = open.into_iter().map(|(_, _, i)| i).collect();
+        let mut best: Option<(u64, &str, usize)> = None;
+        for (i, t) in targets.iter().enumerate() {
+            // A missing or non-numeric count is an empty server.
+            let players = number(t, &self.players_key).unwrap_or(0);
+            // A target without a (numeric) capacity always has room.
+            let has_room = match number(t, &self.capacity_key) {
+                Some(capacity) => players.saturating_add(self.reserve) < capacity,
+                None => true,
+            };
+            if !has_room {
+                continue;
+            }
+            // Fullest first; ties by id (ascending) so every replica picks the same target.
+            let better = match best {
+                None => true,
+                Some((p, id, _)) => players > p || (players == p && t.id.as_str() < id),
+            };
+            if better {
+                best = Some((players, &t.id, i));
+            }
+        }
+        self.best = best.map(|(_, _, i)| i);
     }
 
     fn select(&mut self, _player: &Player, targets: &[Target]) -> Result<Option<String>, String> {
-        Ok(self
-            .order
-            .first()
-            .and_then(|&i| targets.get(i))
-            .map(|t| t.id.clone()))
+        Ok(self.best.and_then(|i| targets.get(i)).map(|t| t.id.clone()))
     }
 }
 
@@ -69,16 +85,26 @@ passage_sdk::export_strategy!(PlayerFill);
 mod tests {
     use super::*;
 
-    fn target(id: &str, players: u32, max: u32) -> Target {
+    fn target_with(id: &str, metadata: &[(&str, &str)]) -> Target {
         Target {
             id: id.into(),
             host: "h".into(),
             port: 25565,
-            metadata: vec![
-                ("players".into(), players.to_string()),
-                ("max_players".into(), max.to_string()),
-            ],
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
+    }
+
+    fn target(id: &str, players: u32, max: u32) -> Target {
+        target_with(
+            id,
+            &[
+                ("players", &players.to_string()),
+                ("max_players", &max.to_string()),
+            ],
+        )
     }
 
     fn player() -> Player {
@@ -94,12 +120,18 @@ mod tests {
         }
     }
 
-    fn pick(reserve: i64, targets: &[Target]) -> Option<String> {
-        let mut p =
-            PlayerFill::new(Config::from_json(&format!(r#"{{"reserve": {reserve}}}"#)).unwrap())
-                .unwrap();
+    fn plugin(json: &str) -> Result<PlayerFill, String> {
+        PlayerFill::new(Config::from_json(json)?)
+    }
+
+    fn pick_with(json: &str, targets: &[Target]) -> Option<String> {
+        let mut p = plugin(json).unwrap();
         p.targets_changed(targets);
         p.select(&player(), targets).unwrap()
+    }
+
+    fn pick(reserve: i64, targets: &[Target]) -> Option<String> {
+        pick_with(&format!(r#"{{"reserve": {reserve}}}"#), targets)
     }
 
     #[test]
@@ -117,5 +149,62 @@ mod tests {
     fn none_when_all_full_or_no_targets() {
         assert_eq!(pick(0, &[target("a", 5, 5)]), None);
         assert_eq!(pick(0, &[]), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_id_whatever_the_order() {
+        let t = [target("c", 7, 10), target("a", 7, 10), target("b", 7, 10)];
+        assert_eq!(pick(0, &t).as_deref(), Some("a"));
+        let mut r = t.clone();
+        r.reverse();
+        assert_eq!(pick(0, &r).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn missing_capacity_has_room_and_bad_count_is_zero() {
+        let t = [
+            target_with("a", &[("players", "500")]),
+            target("b", 10, 100),
+        ];
+        assert_eq!(pick(0, &t).as_deref(), Some("a"));
+        let t = [
+            target_with("a", &[("players", "lots"), ("max_players", "100")]),
+            target("b", 1, 100),
+        ];
+        assert_eq!(pick(0, &t).as_deref(), Some("b"));
+        let t = [target_with(
+            "a",
+            &[("players", "lots"), ("max_players", "100")],
+        )];
+        assert_eq!(pick(0, &t).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn custom_metadata_keys() {
+        let t = [
+            target_with("a", &[("online", "50"), ("slots", "50"), ("players", "1")]),
+            target_with("b", &[("online", "20"), ("slots", "60"), ("players", "90")]),
+            target_with("c", &[("online", "10"), ("slots", "60")]),
+        ];
+        let json = r#"{"players_key": "online", "capacity_key": "slots"}"#;
+        assert_eq!(pick_with(json, &t).as_deref(), Some("b"));
+        // The default keys are ignored once others are configured: `players` of b
+        // does not count, and `a` is full by `slots`.
+        let json = r#"{"players_key": "online", "capacity_key": "slots", "reserve": 40}"#;
+        assert_eq!(pick_with(json, &t).as_deref(), Some("c"));
+        // With the default keys, b (90 players, no max_players) is fullest.
+        assert_eq!(pick_with("{}", &t).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn rejects_bad_config_naming_the_key() {
+        let e = plugin(r#"{"players_key": 3}"#).unwrap_err();
+        assert!(e.contains("`players_key`"), "{e}");
+        let e = plugin(r#"{"capacity_key": ""}"#).unwrap_err();
+        assert!(e.contains("`capacity_key`"), "{e}");
+        let e = plugin(r#"{"reserve": -1}"#).unwrap_err();
+        assert!(e.contains("`reserve`"), "{e}");
+        let e = plugin(r#"{"capacity": "max"}"#).unwrap_err();
+        assert!(e.contains("`capacity`"), "{e}");
     }
 }

@@ -1,11 +1,11 @@
-//! `static-discovery`: the backends listed in its config, the same for every player.
+//! `fixed-discovery`: the backends listed in its config, the same for every player.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use passage_sdk::{Config, Discovered, Discovery, Player, Plugin, Target, TargetList};
 
 #[derive(Debug)]
-pub struct StaticDiscovery {
+pub struct FixedDiscovery {
     targets: Vec<Target>,
     revision: u64,
 }
@@ -59,7 +59,7 @@ fn target(i: usize, v: &serde_json::Value) -> Result<Target, String> {
     })
 }
 
-impl Plugin for StaticDiscovery {
+impl Plugin for FixedDiscovery {
     fn new(config: Config) -> Result<Self, String> {
         config.deny_unknown(&["targets"])?;
         let targets: Vec<Target> = match config.get("targets") {
@@ -82,14 +82,14 @@ impl Plugin for StaticDiscovery {
         for t in &targets {
             (&t.id, &t.host, t.port, &t.metadata).hash(&mut h);
         }
-        Ok(StaticDiscovery {
+        Ok(FixedDiscovery {
             targets,
             revision: h.finish(),
         })
     }
 }
 
-impl Discovery for StaticDiscovery {
+impl Discovery for FixedDiscovery {
     fn discover(&mut self, _player: &Player, known: Option<u64>) -> Result<Discovered, String> {
         if known == Some(self.revision) {
             return Ok(Discovered::Unchanged);
@@ -101,14 +101,14 @@ impl Discovery for StaticDiscovery {
     }
 }
 
-passage_sdk::export_discovery!(StaticDiscovery);
+passage_sdk::export_discovery!(FixedDiscovery);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn plugin(json: &str) -> Result<StaticDiscovery, String> {
-        StaticDiscovery::new(Config::from_json(json)?)
+    fn plugin(json: &str) -> Result<FixedDiscovery, String> {
+        FixedDiscovery::new(Config::from_json(json)?)
     }
 
     fn player() -> Player {

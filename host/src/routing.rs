@@ -1,0 +1,286 @@
+//! Choosing a backend for a player: discovery plugins (merged, cached by revision),
+//! then the strategy plugin, and validation of everything they return.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::plugins::bindings::{Discovered, Player, Target};
+use crate::plugins::{PluginError, Plugins, TargetSet};
+
+/// Why no backend was chosen. Each maps to a message for the player.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("no discovery plugin is loaded")]
+    NoDiscovery,
+    #[error("no strategy plugin is loaded")]
+    NoStrategy,
+    #[error("discovery found no targets")]
+    NoTargets,
+    #[error("strategy `{0}` chose no target")]
+    NoChoice(String),
+    #[error("plugin `{plugin}` {error}")]
+    Plugin { plugin: String, error: PluginError },
+    #[error("strategy `{plugin}` chose `{id}`, which is not a known target")]
+    UnknownTarget { plugin: String, id: String },
+}
+
+impl RouteError {
+    /// Whether the cause is a plugin misbehaving (as opposed to an empty network).
+    pub fn is_plugin_failure(&self) -> bool {
+        matches!(
+            self,
+            RouteError::Plugin { .. } | RouteError::UnknownTarget { .. }
+        )
+    }
+}
+
+/// The merged targets of all discovery plugins, with an index by id.
+struct MergedSet {
+    set: TargetSet,
+    by_id: HashMap<String, usize>,
+}
+
+/// What each discovery plugin last returned.
+#[derive(Clone)]
+struct Discovery {
+    revision: u64,
+    targets: Arc<Vec<Target>>,
+}
+
+struct State {
+    per_plugin: Vec<Option<Discovery>>,
+    merged: Arc<MergedSet>,
+    /// Revisions the current `merged` was built from.
+    merged_from: Vec<Option<u64>>,
+    next_set_id: u64,
+}
+
+pub struct Router {
+    plugins: Arc<Plugins>,
+    state: Mutex<State>,
+}
+
+impl Router {
+    pub fn new(plugins: Arc<Plugins>) -> Router {
+        let n = plugins.discovery.len();
+        Router {
+            plugins,
+            state: Mutex::new(State {
+                per_plugin: vec![None; n],
+                merged: Arc::new(MergedSet {
+                    set: TargetSet {
+                        id: 0,
+                        targets: Vec::new(),
+                    },
+                    by_id: HashMap::new(),
+                }),
+                merged_from: vec![None; n],
+                next_set_id: 1,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the discovery plugins, then the strategy, for this player's backend.
+    pub async fn route(&self, player: &Player) -> Result<Target, RouteError> {
+        if self.plugins.discovery.is_empty() {
+            return Err(RouteError::NoDiscovery);
+        }
+        let Some(strategy) = self.plugins.strategy.first() else {
+            return Err(RouteError::NoStrategy);
+        };
+        let merged = self.discover(player).await?;
+        if merged.set.targets.is_empty() {
+            return Err(RouteError::NoTargets);
+        }
+        let chosen = strategy
+            .select(&merged.set, player)
+            .await
+            .map_err(|error| RouteError::Plugin {
+                plugin: strategy.name().to_owned(),
+                error,
+            })?;
+        let Some(id) = chosen else {
+            return Err(RouteError::NoChoice(strategy.name().to_owned()));
+        };
+        match merged.by_id.get(&id) {
+            Some(&i) => Ok(merged.set.targets[i].clone()),
+            None => Err(RouteError::UnknownTarget {
+                plugin: strategy.name().to_owned(),
+                id: truncate(&id, 64),
+            }),
+        }
+    }
+
+    /// Calls every discovery plugin with the revision we hold from it, and
+    /// returns the merged set, rebuilt only when some plugin's list changed. A
+    /// failing plugin is skipped (logged); only when all fail is routing refused.
+    async fn discover(&self, player: &Player) -> Result<Arc<MergedSet>, RouteError> {
+        let mut last_error = None;
+        let mut any_ok = false;
+        for (i, plugin) in self.plugins.discovery.iter().enumerate() {
+            let known = self.state().per_plugin[i].as_ref().map(|d| d.revision);
+            match plugin.discover(player, known).await {
+                Ok(Discovered::Unchanged) if known.is_some() => any_ok = true,
+                Ok(Discovered::Unchanged) => {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        "discovery answered `unchanged` to a host that holds no list"
+                    );
+                }
+                Ok(Discovered::Targets(list)) => {
+                    any_ok = true;
+                    let targets = valid_targets(plugin.name(), list.targets);
+                    self.state().per_plugin[i] = Some(Discovery {
+                        revision: list.revision,
+                        targets: Arc::new(targets),
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        "discovery plugin {error}; continuing without it"
+                    );
+                    last_error = Some(RouteError::Plugin {
+                        plugin: plugin.name().to_owned(),
+                        error,
+                    });
+                }
+            }
+        }
+        if !any_ok && let Some(e) = last_error {
+            return Err(e);
+        }
+        let mut state = self.state();
+        let revisions: Vec<Option<u64>> = state
+            .per_plugin
+            .iter()
+            .map(|d| d.as_ref().map(|d| d.revision))
+            .collect();
+        if revisions != state.merged_from {
+            let set_id = state.next_set_id;
+            state.next_set_id += 1;
+            state.merged = Arc::new(merge(set_id, &state.per_plugin, &self.plugins));
+            state.merged_from = revisions;
+        }
+        Ok(state.merged.clone())
+    }
+}
+
+/// Concatenates the plugins' lists in plugin order; a duplicate id keeps the
+/// first plugin's target.
+fn merge(set_id: u64, lists: &[Option<Discovery>], plugins: &Plugins) -> MergedSet {
+    let mut targets = Vec::new();
+    let mut by_id = HashMap::new();
+    for (i, list) in lists.iter().enumerate() {
+        let Some(list) = list else { continue };
+        for t in list.targets.iter() {
+            if by_id.contains_key(&t.id) {
+                tracing::warn!(
+                    plugin = plugins.discovery[i].name(),
+                    id = %truncate(&t.id, 64),
+                    "target id already listed by an earlier discovery plugin; ignored"
+                );
+                continue;
+            }
+            by_id.insert(t.id.clone(), targets.len());
+            targets.push(t.clone());
+        }
+    }
+    MergedSet {
+        set: TargetSet {
+            id: set_id,
+            targets,
+        },
+        by_id,
+    }
+}
+
+/// Drops targets a client could not be transferred to, with a log line each.
+fn valid_targets(plugin: &str, targets: Vec<Target>) -> Vec<Target> {
+    let mut seen = std::collections::HashSet::new();
+    targets
+        .into_iter()
+        .filter(|t| {
+            let problem = if t.id.is_empty() || t.id.len() > 128 {
+                Some("its id must be 1-128 bytes")
+            } else if !valid_host(&t.host) {
+                Some("its host is not a host name or IP address")
+            } else if t.port == 0 {
+                Some("its port is 0")
+            } else if !seen.insert(t.id.clone()) {
+                Some("its id is listed twice")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                tracing::warn!(plugin, id = %truncate(&t.id, 64), "ignoring target: {problem}");
+            }
+            problem.is_none()
+        })
+        .collect()
+}
+
+/// A host the client can connect to: an IP address or a DNS name of sane shape.
+fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str, host: &str, port: u16) -> Target {
+        Target {
+            id: id.into(),
+            host: host.into(),
+            port,
+            metadata: vec![],
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(valid_host("10.0.0.1"));
+        assert!(valid_host("::1"));
+        assert!(valid_host("lobby-1.example.com"));
+        assert!(!valid_host(""));
+        assert!(!valid_host("bad host"));
+        assert!(!valid_host("a..b"));
+        assert!(!valid_host(&"a".repeat(300)));
+    }
+
+    #[test]
+    fn invalid_targets_are_dropped() {
+        let kept = valid_targets(
+            "p",
+            vec![
+                target("a", "10.0.0.1", 25565),
+                target("b", "10.0.0.2", 0),
+                target("", "10.0.0.3", 25565),
+                target("c", "not a host", 25565),
+                target("a", "10.0.0.4", 25565),
+            ],
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].id, "a");
+    }
+}

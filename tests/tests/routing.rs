@@ -1,0 +1,296 @@
+//! Routing end to end: login, configuration, discovery and strategy plugins,
+//! and the Transfer — or a localized reason why not.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use passage_tests::client::{Client, LoginOutcome, LoginParams, login};
+use passage_tests::session_server::{Behavior, SessionServer};
+use passage_tests::{
+    Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, string, take_string, take_varint,
+    varint,
+};
+
+const TARGETS: &str = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "lobby-1", host = "10.0.0.1", port = 25565, metadata = { players = 10, max_players = 100 } },
+    { id = "lobby-2", host = "lobby-2.example.com", port = 25570, metadata = { players = 80, max_players = 100 } },
+    { id = "lobby-3", host = "10.0.0.3", port = 25565, metadata = { players = 100, max_players = 100 } },
+]
+"#;
+
+fn router(session: &SessionServer, strategy: &str, extra: &str) -> Router {
+    let config = format!(
+        "{extra}\n[auth]\nsession_server = \"{}\"\nsession_timeout_ms = 2000\n{TARGETS}",
+        session.url()
+    );
+    Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            (strategy, plugin_wasm(strategy)),
+        ],
+        cache_dir: None,
+    })
+}
+
+fn client_information(locale: &str, protocol: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, locale);
+    b.extend_from_slice(&[10]);
+    varint(&mut b, 0);
+    b.extend_from_slice(&[1, 0x7f]);
+    varint(&mut b, 1);
+    b.extend_from_slice(&[0, 1]);
+    if protocol >= 768 {
+        varint(&mut b, 0);
+    }
+    b
+}
+
+/// Logs in, sends Client Information with `locale`, and returns the router's
+/// final configuration packet (answering keep-alives on the way).
+async fn configure(
+    router: &Router,
+    session: &SessionServer,
+    name: &str,
+    protocol: i32,
+    locale: &str,
+) -> (i32, Vec<u8>) {
+    let params = LoginParams::new(protocol, name, Some(session.addr));
+    let (id, body, _) = configure_with(router, &params, locale).await;
+    (id, body)
+}
+
+/// Logs in with `params`, and returns the final configuration packet and the
+/// cookies the router stored.
+async fn configure_with(
+    router: &Router,
+    params: &LoginParams,
+    locale: &str,
+) -> (i32, Vec<u8>, HashMap<String, Vec<u8>>) {
+    let LoginOutcome::Configuration(mut client, ..) = login(router.addr, params).await.unwrap()
+    else {
+        panic!("login failed\n{}", router.log())
+    };
+    client
+        .send(0x00, &client_information(locale, params.protocol))
+        .await
+        .unwrap();
+    final_packet(&mut client).await
+}
+
+async fn final_packet(client: &mut Client) -> (i32, Vec<u8>, HashMap<String, Vec<u8>>) {
+    let mut cookies = HashMap::new();
+    loop {
+        let (id, body) = tokio::time::timeout(Duration::from_secs(10), client.recv())
+            .await
+            .expect("router answers within its deadline")
+            .unwrap();
+        match id {
+            0x04 => client.send(0x04, &body).await.unwrap(), // keep-alive answer
+            0x0A => {
+                let mut r = &body[..];
+                let key = take_string(&mut r);
+                let len = take_varint(&mut r) as usize;
+                assert_eq!(r.len(), len, "Store Cookie payload length");
+                cookies.insert(key, r.to_vec());
+            }
+            _ => return (id, body, cookies),
+        }
+    }
+}
+
+#[tokio::test]
+async fn online_login_is_transferred_to_the_fullest_lobby_with_room() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = router(&session, "player-fill", "");
+    for protocol in [766, 775] {
+        let (id, body) = configure(&router, &session, "Steve", protocol, "en_us").await;
+        assert_eq!(id, 0x0B, "Transfer; log:\n{}", router.log());
+        assert_eq!(
+            parse_transfer(&body),
+            ("lobby-2.example.com".to_owned(), 25570)
+        );
+    }
+    router.wait_for_log(&["transfer", "target=lobby-2"]);
+}
+
+#[tokio::test]
+async fn no_targets_gets_a_localized_disconnect() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let config = format!(
+        "[auth]\nsession_server = \"{}\"\n[plugins.fixed-discovery]\ntargets = []\n",
+        session.url()
+    );
+    let router = Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("player-fill", plugin_wasm("player-fill")),
+        ],
+        cache_dir: None,
+    });
+    let (id, body) = configure(&router, &session, "Steve", 767, "en_us").await;
+    assert_eq!(id, 0x02, "configuration Disconnect");
+    assert!(
+        nbt_text(&body).starts_with("No server is available"),
+        "{}",
+        nbt_text(&body)
+    );
+    let (id, body) = configure(&router, &session, "Alex", 770, "de_DE").await;
+    assert_eq!(id, 0x02);
+    assert!(
+        nbt_text(&body).starts_with("Zurzeit ist kein Server"),
+        "{}",
+        nbt_text(&body)
+    );
+}
+
+#[tokio::test]
+async fn operator_overrides_the_message() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let config = format!(
+        "[auth]\nsession_server = \"{}\"\n[messages.fr_fr]\nno_server_available = \"Revenez vite !\"\n",
+        session.url()
+    );
+    let router = Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![],
+        cache_dir: None,
+    });
+    let (id, body) = configure(&router, &session, "Steve", 767, "fr_fr").await;
+    assert_eq!(id, 0x02);
+    assert_eq!(nbt_text(&body), "Revenez vite !");
+}
+
+#[tokio::test]
+async fn failing_strategy_gets_a_message_and_the_next_player_is_served() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = router(&session, "flaky-strategy", "");
+    for name in ["Trap", "Ghost"] {
+        let (id, body) = configure(&router, &session, name, 767, "en_us").await;
+        assert_eq!(id, 0x02, "{name}: configuration Disconnect");
+        assert!(
+            nbt_text(&body).contains("could not choose a server"),
+            "{}",
+            nbt_text(&body)
+        );
+    }
+    router.wait_for_log(&["routing failed", "flaky-strategy", "deliberate panic"]);
+    router.wait_for_log(&["routing failed", "no-such-target"]);
+    let (id, body) = configure(&router, &session, "Nobody", 767, "en_us").await;
+    assert_eq!(id, 0x02);
+    assert!(nbt_text(&body).starts_with("No server is available"));
+    let (id, body) = configure(&router, &session, "Steve", 767, "en_us").await;
+    assert_eq!(id, 0x0B, "the next player is transferred");
+    assert_eq!(parse_transfer(&body).0, "10.0.0.1");
+}
+
+fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("auth_secret");
+    std::fs::write(&secret, "c2VjcmV0LXNoYXJlZC13aXRoLWJhY2tlbmRzLTEyMzQ=\n").unwrap();
+    let extra = format!(
+        "auth_secret_file = \"{}\"\nauth_cookie_expiry_secs = {expiry_secs}\n",
+        secret.display()
+    );
+    (router(session, "player-fill", &extra), dir)
+}
+
+/// Logs in for real, then reconnects with intent 3 carrying the cookies.
+async fn first_visit(router: &Router, session: &SessionServer) -> HashMap<String, Vec<u8>> {
+    let params = LoginParams::new(767, "Steve", Some(session.addr));
+    let (id, _, cookies) = configure_with(router, &params, "en_us").await;
+    assert_eq!(id, 0x0B, "Transfer");
+    assert!(
+        cookies.contains_key("passage:authentication"),
+        "{:?}",
+        cookies.keys()
+    );
+    assert!(cookies.contains_key("passage:session"));
+    cookies
+}
+
+fn returning(session: &SessionServer, cookies: HashMap<String, Vec<u8>>) -> LoginParams {
+    let mut params = LoginParams::new(767, "Steve", Some(session.addr));
+    params.intent = 3;
+    params.cookies = cookies;
+    params
+}
+
+#[tokio::test]
+async fn returning_player_is_transferred_without_the_session_server() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let (router, _secret) = cookie_router(&session, 3600);
+    let cookies = first_visit(&router, &session).await;
+    assert_eq!(session.has_joined_calls(), 1);
+
+    // The cookie's layout: 32-byte HMAC-SHA256, then the JSON of the seed.
+    let auth = &cookies["passage:authentication"];
+    let json: serde_json::Value = serde_json::from_slice(&auth[32..]).unwrap();
+    assert_eq!(json["user_name"], "Steve");
+    assert_eq!(json["user_id"], "8667ba71-b85a-4004-af54-457a9734eed7");
+    assert_eq!(json["target"], "lobby-2");
+    assert_eq!(json["profile_properties"][0]["name"], "textures");
+    assert!(
+        json["client_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let first_session: serde_json::Value =
+        serde_json::from_slice(&cookies["passage:session"]).unwrap();
+
+    let params = returning(&session, cookies);
+    let (id, body, again) = configure_with(&router, &params, "en_us").await;
+    assert_eq!(id, 0x0B, "transferred again");
+    assert_eq!(parse_transfer(&body).0, "lobby-2.example.com");
+    assert_eq!(
+        session.has_joined_calls(),
+        1,
+        "no session-server call for the cookie"
+    );
+    router.wait_for_log(&["authenticated by cookie"]);
+    // Same session id, refreshed auth cookie.
+    let second_session: serde_json::Value =
+        serde_json::from_slice(&again["passage:session"]).unwrap();
+    assert_eq!(first_session["id"], second_session["id"]);
+    router.wait_for_log(&[
+        "transfer",
+        &format!("session={}", first_session["id"].as_str().unwrap()),
+    ]);
+}
+
+#[tokio::test]
+async fn tampered_expired_or_foreign_cookies_fall_back_to_full_authentication() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let (router, _secret) = cookie_router(&session, 1);
+    let cookies = first_visit(&router, &session).await;
+
+    // A flipped byte in the JSON.
+    let mut tampered = cookies.clone();
+    let auth = tampered.get_mut("passage:authentication").unwrap();
+    let last = auth.len() - 3;
+    auth[last] ^= 0x01;
+    let (id, ..) = configure_with(&router, &returning(&session, tampered), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 2);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"bad_signature\""]);
+
+    // From another IP (127.0.0.2 on loopback).
+    let mut foreign = returning(&session, cookies.clone());
+    foreign.source_ip = Some("127.0.0.2".parse().unwrap());
+    let (id, ..) = configure_with(&router, &foreign, "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 3);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"other_ip\""]);
+
+    // Expired (expiry is 1 s here).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (id, ..) = configure_with(&router, &returning(&session, cookies), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 4);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"expired\""]);
+}

@@ -28,6 +28,9 @@ pub struct Config {
     /// The status answered when no status plugin answers.
     pub status: FallbackStatus,
     pub plugin_runtime: PluginRuntime,
+    pub routing: Routing,
+    /// Resource packs offered in the configuration state, before the Transfer.
+    pub resource_packs: Vec<ResourcePack>,
     /// Overrides of player-facing messages: `[messages.<locale>] <key> = "text"`.
     pub messages: BTreeMap<String, BTreeMap<String, String>>,
     /// Each plugin's own table, keyed by the plugin's name (its file name without
@@ -47,9 +50,44 @@ impl Default for Config {
             log: Log::default(),
             status: FallbackStatus::default(),
             plugin_runtime: PluginRuntime::default(),
+            routing: Routing::default(),
+            resource_packs: Vec::new(),
             messages: BTreeMap::new(),
             plugins: BTreeMap::new(),
         }
+    }
+}
+
+/// Which plugins route players.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    /// The strategy plugin that picks targets. May be left out when exactly one
+    /// strategy plugin is loaded.
+    pub strategy: Option<String>,
+}
+
+/// One `[[resource_packs]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePack {
+    pub url: String,
+    /// SHA-1 of the pack file, 40 hex digits.
+    pub hash: String,
+    /// A player who declines (or whose download fails) is disconnected.
+    #[serde(default)]
+    pub forced: bool,
+    /// Plain text shown on the client's prompt.
+    pub prompt: Option<String>,
+    /// Stable id of the pack; default derived from the URL, so clients keep
+    /// their cached copy across connections.
+    pub uuid: Option<uuid::Uuid>,
+}
+
+impl ResourcePack {
+    pub fn id(&self) -> uuid::Uuid {
+        self.uuid
+            .unwrap_or_else(|| uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_URL, self.url.as_bytes()))
     }
 }
 
@@ -334,6 +372,19 @@ impl Config {
                 "a plugin name uses only a-z, 0-9, `-` and `_`",
             );
         }
+        for (i, pack) in self.resource_packs.iter().enumerate() {
+            let key = format!("resource_packs[{i}]");
+            if !(pack.url.starts_with("https://") || pack.url.starts_with("http://"))
+                || pack.url.len() > 32767
+            {
+                problems.push(format!("{key}.url: must be an http:// or https:// URL"));
+            }
+            if pack.hash.len() != 40 || !pack.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push(format!(
+                    "{key}.hash: must be the pack's SHA-1 as 40 hex digits"
+                ));
+            }
+        }
         if let Err(e) = crate::l10n::Messages::new(&self.messages) {
             problems.push(e.to_string());
         }
@@ -417,5 +468,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("plugins.Bad Name"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod shipped_files {
+    use super::Config;
+
+    #[test]
+    fn example_and_run_configs_are_valid() {
+        Config::parse(include_str!("../../config/passage.example.toml")).unwrap();
+        Config::parse(include_str!("../../config/passage.toml")).unwrap();
     }
 }

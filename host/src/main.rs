@@ -123,7 +123,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "no discovery or no strategy plugin loaded: players cannot be routed and will be told no server is available"
         );
     }
-    let router = passage::routing::Router::new(plugins.clone());
+    let router =
+        passage::routing::Router::new(plugins.clone(), config.routing.strategy.as_deref())?;
     let shared = Arc::new(server::Shared {
         config,
         status,

@@ -57,14 +57,38 @@ struct State {
 
 pub struct Router {
     plugins: Arc<Plugins>,
+    /// Index of the strategy plugin in use.
+    strategy: Option<usize>,
     state: Mutex<State>,
 }
 
 impl Router {
-    pub fn new(plugins: Arc<Plugins>) -> Router {
+    /// `strategy` names the strategy plugin (`routing.strategy`); without a name,
+    /// the only loaded one is used. Several without a name is an error, so the
+    /// choice never depends on file names sorting.
+    pub fn new(plugins: Arc<Plugins>, strategy: Option<&str>) -> anyhow::Result<Router> {
+        let names: Vec<&str> = plugins.strategy.iter().map(|p| p.name()).collect();
+        let strategy = match strategy {
+            Some(name) => Some(names.iter().position(|n| *n == name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "routing.strategy: no strategy plugin named `{name}` is loaded (loaded: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            })?),
+            None if names.len() > 1 => anyhow::bail!(
+                "several strategy plugins are loaded ({}): choose one with routing.strategy",
+                names.join(", ")
+            ),
+            None => (!names.is_empty()).then_some(0),
+        };
         let n = plugins.discovery.len();
-        Router {
+        Ok(Router {
             plugins,
+            strategy,
             state: Mutex::new(State {
                 per_plugin: vec![None; n],
                 merged: Arc::new(MergedSet {
@@ -77,7 +101,7 @@ impl Router {
                 merged_from: vec![None; n],
                 next_set_id: 1,
             }),
-        }
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -89,7 +113,7 @@ impl Router {
         if self.plugins.discovery.is_empty() {
             return Err(RouteError::NoDiscovery);
         }
-        let Some(strategy) = self.plugins.strategy.first() else {
+        let Some(strategy) = self.strategy.and_then(|i| self.plugins.strategy.get(i)) else {
             return Err(RouteError::NoStrategy);
         };
         let merged = self.discover(player).await?;

@@ -294,3 +294,66 @@ async fn tampered_expired_or_foreign_cookies_fall_back_to_full_authentication() 
     assert_eq!(session.has_joined_calls(), 4);
     router.wait_for_log(&["auth cookie rejected", "reason=\"expired\""]);
 }
+
+/// Logs in and answers each Add Resource Pack with `results` (in order), then
+/// returns the final packet.
+async fn configure_with_packs(
+    router: &Router,
+    session: &SessionServer,
+    results: &[i32],
+) -> (i32, Vec<u8>) {
+    let params = LoginParams::new(775, "Steve", Some(session.addr));
+    let LoginOutcome::Configuration(mut client, ..) = login(router.addr, &params).await.unwrap()
+    else {
+        panic!("login failed\n{}", router.log())
+    };
+    client
+        .send(0x00, &client_information("de_de", 775))
+        .await
+        .unwrap();
+    let (id, body) = client.recv().await.unwrap();
+    assert_eq!(id, 0x09, "Add Resource Pack");
+    let uuid = &body[..16];
+    let mut r = &body[16..];
+    assert_eq!(take_string(&mut r), "https://packs.example.com/lobby.zip");
+    assert_eq!(
+        take_string(&mut r),
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert_eq!(r[0], 1, "forced");
+    for result in results {
+        let mut answer = uuid.to_vec();
+        varint(&mut answer, *result);
+        client.send(0x06, &answer).await.unwrap();
+    }
+    let (id, body, _) = final_packet(&mut client).await;
+    (id, body)
+}
+
+fn pack_router(session: &SessionServer) -> Router {
+    router(
+        session,
+        "player-fill",
+        "[[resource_packs]]\nurl = \"https://packs.example.com/lobby.zip\"\n\
+         hash = \"0123456789ABCDEF0123456789abcdef01234567\"\nforced = true\n\
+         prompt = \"Needed for the lobby\"\n",
+    )
+}
+
+#[tokio::test]
+async fn forced_resource_pack_declined_disconnects_loaded_continues() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let router = pack_router(&session);
+    // Declined: a localized disconnect.
+    let (id, body) = configure_with_packs(&router, &session, &[1]).await;
+    assert_eq!(id, 0x02);
+    assert!(
+        nbt_text(&body).contains("Ressourcenpaket"),
+        "{}",
+        nbt_text(&body)
+    );
+    // Accepted, downloaded, loaded: on to the Transfer.
+    let (id, body) = configure_with_packs(&router, &session, &[3, 4, 0]).await;
+    assert_eq!(id, 0x0B, "{}", router.log());
+    assert_eq!(parse_transfer(&body).0, "lobby-2.example.com");
+}

@@ -17,7 +17,8 @@ use crate::plugins::bindings::{Player, Target};
 use crate::protocol::codec::DecodeError;
 use crate::protocol::frame::{Decode, split_id};
 use crate::protocol::packets::configuration::{
-    ClientInformation, ConfigDisconnect, KeepAlive, StoreCookie, Transfer,
+    AddResourcePack, ClientInformation, ConfigDisconnect, KeepAlive, ResourcePackResponse,
+    StoreCookie, Transfer,
 };
 use crate::protocol::packets::handshake::Handshake;
 
@@ -68,6 +69,12 @@ pub(super) async fn run(
         last_target: login.auth_cookie.as_ref().map(|c| c.target.clone()),
     };
 
+    if !conn.shared.config.resource_packs.is_empty()
+        && !offer_resource_packs(conn, &locale, deadline, &mut ignored).await?
+    {
+        return Ok(());
+    }
+
     let outcome = route_keeping_alive(conn, &player, deadline, &mut ignored).await?;
     match outcome {
         Ok(target) => {
@@ -97,6 +104,68 @@ pub(super) async fn run(
             .await
         }
     }
+}
+
+/// Sends every configured pack and waits for each one's final answer, keeping
+/// the client alive meanwhile. `false` when a forced pack was refused or failed
+/// (the player has been told why).
+async fn offer_resource_packs(
+    conn: &mut Connection,
+    locale: &str,
+    deadline: Instant,
+    ignored: &mut usize,
+) -> Result<bool, ConnectionError> {
+    let shared = conn.shared.clone();
+    let mut pending = std::collections::HashMap::new();
+    for pack in &shared.config.resource_packs {
+        let id = pack.id();
+        pending.insert(id.as_u128(), pack);
+        conn.send(&AddResourcePack {
+            uuid: id.as_u128(),
+            url: pack.url.clone(),
+            hash: pack.hash.to_ascii_lowercase(),
+            forced: pack.forced,
+            prompt: pack
+                .prompt
+                .as_ref()
+                .map(|p| serde_json::json!({ "text": p })),
+        })
+        .await?;
+    }
+    let mut ticker = tokio::time::interval_at(Instant::now() + KEEP_ALIVE_EVERY, KEEP_ALIVE_EVERY);
+    let mut keep_alive_id = 1_000_000i64;
+    while !pending.is_empty() {
+        tokio::select! {
+            _ = ticker.tick() => {
+                keep_alive_id += 1;
+                conn.send(&KeepAlive { id: keep_alive_id }).await?;
+            }
+            frame = conn.read_frame(deadline, "configuration") => {
+                let Some(frame) = frame? else { return Ok(false) };
+                let (id, body) = split_id(&frame)?;
+                if id != ResourcePackResponse::ID {
+                    tolerate(id, ignored)?;
+                    continue;
+                }
+                let response = ResourcePackResponse::decode_body(body)?;
+                if !response.is_final() {
+                    continue;
+                }
+                let Some(pack) = pending.remove(&response.uuid) else { continue };
+                let loaded = response.result == ResourcePackResponse::SUCCESSFULLY_LOADED;
+                tracing::debug!(url = %pack.url, result = response.result, "resource pack answered");
+                if pack.forced && !loaded {
+                    tracing::info!(url = %pack.url, result = response.result, "forced resource pack refused or failed");
+                    conn.send(&ConfigDisconnect {
+                        reason: shared.messages.component(Message::ResourcePackRequired, Some(locale)),
+                    })
+                    .await?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Stores the session cookie, and the signed authentication cookie (refreshed:

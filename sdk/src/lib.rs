@@ -178,6 +178,48 @@ pub trait Strategy: Plugin {
     fn select(&mut self, player: &Player, targets: &[Target]) -> Result<Option<String>, String>;
 }
 
+impl Player {
+    /// A typical player, for plugin unit tests: `Steve`, 1.21.1, `play.example.com`.
+    pub fn example() -> Player {
+        Player {
+            name: "Steve".to_owned(),
+            uuid: "8667ba71-b85a-4004-af54-457a9734eed7".to_owned(),
+            client_ip: "127.0.0.1".to_owned(),
+            protocol: 767,
+            server_address: "play.example.com".to_owned(),
+            server_port: 25565,
+            locale: None,
+            last_target: None,
+        }
+    }
+}
+
+impl Target {
+    /// A target without metadata.
+    pub fn new(id: &str, host: &str, port: u16) -> Target {
+        Target {
+            id: id.to_owned(),
+            host: host.to_owned(),
+            port,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// Adds one metadata pair (builder style, handy in tests).
+    pub fn with(mut self, key: &str, value: impl ToString) -> Target {
+        self.metadata.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// The value of a metadata key, if present.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl StatusResponse {
     /// A response with this description, the router's default version text, and no
     /// player count.

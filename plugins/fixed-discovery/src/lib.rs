@@ -112,16 +112,7 @@ mod tests {
     }
 
     fn player() -> Player {
-        Player {
-            name: "Steve".into(),
-            uuid: "8667ba71-b85a-4004-af54-457a9734eed7".into(),
-            client_ip: "127.0.0.1".into(),
-            protocol: 767,
-            server_address: "play.example.com".into(),
-            server_port: 25565,
-            locale: None,
-            last_target: None,
-        }
+        Player::example()
     }
 
     #[test]

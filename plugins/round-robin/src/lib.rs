@@ -96,28 +96,13 @@ mod tests {
     use super::*;
 
     fn target(id: &str, players: u32, max: u32) -> Target {
-        Target {
-            id: id.into(),
-            host: "h".into(),
-            port: 25565,
-            metadata: vec![
-                ("players".into(), players.to_string()),
-                ("max_players".into(), max.to_string()),
-            ],
-        }
+        Target::new(id, "h", 25565)
+            .with("players", players)
+            .with("max_players", max)
     }
 
     fn player() -> Player {
-        Player {
-            name: "Steve".into(),
-            uuid: "8667ba71-b85a-4004-af54-457a9734eed7".into(),
-            client_ip: "127.0.0.1".into(),
-            protocol: 767,
-            server_address: "play.example.com".into(),
-            server_port: 25565,
-            locale: None,
-            last_target: None,
-        }
+        Player::example()
     }
 
     fn plugin(json: &str) -> Result<RoundRobin, String> {

@@ -9,7 +9,7 @@ SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-gro
 # Test fixtures: built for the end-to-end tests only.
 TEST_PLUGINS := misbehave flaky-strategy
 
-.PHONY: all run test lint unit e2e plugins host wasm-target release bench clean
+.PHONY: all run test lint unit e2e plugins host wasm-target release bench loadgen clean
 
 all: plugins host
 
@@ -38,7 +38,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-unit: plugins
+# The load generator's smoke test runs the router too: build it first.
+unit: plugins host
 	$(CARGO) test --locked --workspace --exclude passage-tests
 
 e2e: plugins host
@@ -47,6 +48,10 @@ e2e: plugins host
 # Criterion benchmarks of plugin calls (see BENCHMARKS.md for recorded figures).
 bench: plugins
 	$(CARGO) bench --locked -p passage --bench plugin_calls
+
+# The load generator (see loadgen/README.md): target/release/passage-loadgen.
+loadgen:
+	$(CARGO) build --locked --release -p passage-loadgen
 
 clean:
 	$(CARGO) clean

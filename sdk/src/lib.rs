@@ -132,6 +132,15 @@ impl Config {
         }
     }
 
+    /// A non-empty string (such as a metadata key name), `default` when absent.
+    pub fn get_name(&self, key: &str, default: &str) -> Result<String, String> {
+        match self.get_str(key)? {
+            None => Ok(default.to_owned()),
+            Some("") => Err(format!("`{key}` must not be empty")),
+            Some(s) => Ok(s.to_owned()),
+        }
+    }
+
     /// Rejects keys outside `known`, so a typo in the operator's file is an error
     /// instead of a silently ignored setting.
     pub fn deny_unknown(&self, known: &[&str]) -> Result<(), String> {
@@ -217,6 +226,12 @@ impl Target {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// A metadata value parsed as a count (e.g. `players`); `None` when absent or
+    /// not a number.
+    pub fn meta_count(&self, key: &str) -> Option<u64> {
+        self.meta(key).and_then(|v| v.trim().parse().ok())
     }
 }
 

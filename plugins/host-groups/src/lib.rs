@@ -23,29 +23,6 @@ pub struct HostGroups {
     best: HashMap<String, usize>,
 }
 
-/// The metadata value under `key`.
-fn meta<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
-    target
-        .metadata
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The metadata value under `key` parsed as a count; `None` when absent or not a number.
-fn number(target: &Target, key: &str) -> Option<u64> {
-    meta(target, key).and_then(|v| v.trim().parse().ok())
-}
-
-/// A non-empty string from the config, `default` when absent.
-fn non_empty(config: &Config, key: &str, default: &str) -> Result<String, String> {
-    match config.get_str(key)? {
-        None => Ok(default.to_owned()),
-        Some("") => Err(format!("`{key}` must not be empty")),
-        Some(s) => Ok(s.to_owned()),
-    }
-}
-
 /// A server address as the handshake carries it: lower-case, no trailing dot.
 fn normalize(address: &str) -> String {
     address.trim_end_matches('.').to_ascii_lowercase()
@@ -119,9 +96,9 @@ impl Plugin for HostGroups {
             exact,
             wildcard,
             default_group,
-            group_key: non_empty(&config, "group_key", "group")?,
-            players_key: non_empty(&config, "players_key", "players")?,
-            capacity_key: non_empty(&config, "capacity_key", "max_players")?,
+            group_key: config.get_name("group_key", "group")?,
+            players_key: config.get_name("players_key", "players")?,
+            capacity_key: config.get_name("capacity_key", "max_players")?,
             best: HashMap::new(),
         })
     }
@@ -133,12 +110,14 @@ impl Strategy for HostGroups {
         // every replica picks the same target.
         let mut best: HashMap<&str, (u64, &str, usize)> = HashMap::new();
         for (i, t) in targets.iter().enumerate() {
-            let Some(group) = meta(t, &self.group_key) else {
+            let Some(group) = t.meta(&self.group_key) else {
                 continue;
             };
             // Missing or non-numeric count: empty. Missing or non-numeric capacity: room.
-            let players = number(t, &self.players_key).unwrap_or(0);
-            if number(t, &self.capacity_key).is_some_and(|capacity| players >= capacity) {
+            let players = t.meta_count(&self.players_key).unwrap_or(0);
+            if t.meta_count(&self.capacity_key)
+                .is_some_and(|capacity| players >= capacity)
+            {
                 continue;
             }
             let candidate = (players, t.id.as_str(), i);

@@ -14,24 +14,6 @@ pub struct PlayerFill {
     best: Option<usize>,
 }
 
-/// The metadata value under `key` parsed as a count; `None` when absent or not a number.
-fn number(target: &Target, key: &str) -> Option<u64> {
-    target
-        .metadata
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.trim().parse().ok())
-}
-
-/// A metadata key name from the config: a non-empty string, `default` when absent.
-fn key_name(config: &Config, key: &str, default: &str) -> Result<String, String> {
-    match config.get_str(key)? {
-        None => Ok(default.to_owned()),
-        Some("") => Err(format!("`{key}` must not be empty")),
-        Some(s) => Ok(s.to_owned()),
-    }
-}
-
 impl Plugin for PlayerFill {
     fn new(config: Config) -> Result<Self, String> {
         config.deny_unknown(&["reserve", "players_key", "capacity_key"])?;
@@ -41,8 +23,8 @@ impl Plugin for PlayerFill {
         };
         Ok(PlayerFill {
             reserve,
-            players_key: key_name(&config, "players_key", "players")?,
-            capacity_key: key_name(&config, "capacity_key", "max_players")?,
+            players_key: config.get_name("players_key", "players")?,
+            capacity_key: config.get_name("capacity_key", "max_players")?,
             best: None,
         })
     }
@@ -53,9 +35,9 @@ impl Strategy for PlayerFill {
         let mut best: Option<(u64, &str, usize)> = None;
         for (i, t) in targets.iter().enumerate() {
             // A missing or non-numeric count is an empty server.
-            let players = number(t, &self.players_key).unwrap_or(0);
+            let players = t.meta_count(&self.players_key).unwrap_or(0);
             // A target without a (numeric) capacity always has room.
-            let has_room = match number(t, &self.capacity_key) {
+            let has_room = match t.meta_count(&self.capacity_key) {
                 Some(capacity) => players.saturating_add(self.reserve) < capacity,
                 None => true,
             };

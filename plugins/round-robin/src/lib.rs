@@ -16,29 +16,13 @@ pub struct RoundRobin {
     next: usize,
 }
 
-/// The metadata value under `key` parsed as a count; `None` when absent or not a number.
-fn number(target: &Target, key: &str) -> Option<u64> {
-    target
-        .metadata
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.trim().parse().ok())
-}
-
-/// A metadata key name from the config: a non-empty string, `default` when absent.
-fn key_name(config: &Config, key: &str, default: &str) -> Result<String, String> {
-    match config.get_str(key)? {
-        None => Ok(default.to_owned()),
-        Some("") => Err(format!("`{key}` must not be empty")),
-        Some(s) => Ok(s.to_owned()),
-    }
-}
-
 impl RoundRobin {
     fn has_room(&self, target: &Target) -> bool {
         // Missing or non-numeric count: empty. Missing or non-numeric capacity: room.
-        let players = number(target, &self.players_key).unwrap_or(0);
-        number(target, &self.capacity_key).is_none_or(|capacity| players < capacity)
+        let players = target.meta_count(&self.players_key).unwrap_or(0);
+        target
+            .meta_count(&self.capacity_key)
+            .is_none_or(|capacity| players < capacity)
     }
 }
 
@@ -47,8 +31,8 @@ impl Plugin for RoundRobin {
         config.deny_unknown(&["skip_full", "players_key", "capacity_key"])?;
         Ok(RoundRobin {
             skip_full: config.get_bool("skip_full")?.unwrap_or(true),
-            players_key: key_name(&config, "players_key", "players")?,
-            capacity_key: key_name(&config, "capacity_key", "max_players")?,
+            players_key: config.get_name("players_key", "players")?,
+            capacity_key: config.get_name("capacity_key", "max_players")?,
             ring: Vec::new(),
             next: 0,
         })

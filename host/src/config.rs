@@ -298,26 +298,18 @@ impl Config {
             }
         };
         let t = &self.timeouts;
-        check(
-            (1..=600_000).contains(&t.handshake_ms),
-            "timeouts.handshake_ms",
-            "must be between 1 and 600000",
-        );
-        check(
-            (1..=600_000).contains(&t.status_ms),
-            "timeouts.status_ms",
-            "must be between 1 and 600000",
-        );
-        check(
-            (1..=600_000).contains(&t.login_ms),
-            "timeouts.login_ms",
-            "must be between 1 and 600000",
-        );
-        check(
-            (1..=600_000).contains(&t.configuration_ms),
-            "timeouts.configuration_ms",
-            "must be between 1 and 600000",
-        );
+        for (key, value) in [
+            ("timeouts.handshake_ms", t.handshake_ms),
+            ("timeouts.status_ms", t.status_ms),
+            ("timeouts.login_ms", t.login_ms),
+            ("timeouts.configuration_ms", t.configuration_ms),
+        ] {
+            check(
+                (1..=600_000).contains(&value),
+                key,
+                "must be between 1 and 600000",
+            );
+        }
         let a = &self.auth;
         check(
             a.session_server.starts_with("http://") || a.session_server.starts_with("https://"),

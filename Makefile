@@ -47,7 +47,7 @@ e2e: plugins host
 
 # Criterion benchmarks of plugin calls (see BENCHMARKS.md for recorded figures).
 bench: plugins
-	$(CARGO) bench --locked -p passage --bench plugin_calls
+	$(CARGO) bench --locked -p passage --bench plugin_calls --bench protocol
 
 # The load generator (see loadgen/README.md): target/release/passage-loadgen.
 loadgen:

@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ use super::host_api::{self, HostState};
 /// the per-call deadline (a tokio timeout) can fire.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
+/// How long the ticker keeps ticking after the last plugin call ended.
+const EPOCH_LINGER: Duration = Duration::from_millis(200);
+
 /// Largest `.wasm` file accepted (Python and JS components are around 20 MB).
 const MAX_WASM_BYTES: u64 = 256 << 20;
 
@@ -31,11 +34,18 @@ pub struct Runtime {
     epoch: Arc<EpochGate>,
 }
 
-/// Runs the epoch ticker only while plugin code runs, so an idle router does not
-/// wake up 500 times a second.
+/// Runs the epoch ticker only while plugins are in use, so an idle router does not
+/// wake up 500 times a second, and a busy one does not pay a thread wake-up per call.
+///
+/// The ticker keeps ticking for [`EPOCH_LINGER`] after the last call ended before it
+/// parks: under load it never parks, and `enter` is two atomic operations. Waking it
+/// on every call instead (the first design) cost a futex wake and a context switch per
+/// status ping, measured as several percent of the router's CPU in BENCHMARKS.md.
 #[derive(Default)]
 pub struct EpochGate {
     active: AtomicUsize,
+    /// Set by the ticker just before it parks; whoever clears it must unpark it.
+    parked: AtomicBool,
     ticker: OnceLock<std::thread::Thread>,
 }
 
@@ -44,18 +54,32 @@ pub struct ActiveCall(Arc<EpochGate>);
 
 impl EpochGate {
     pub fn enter(self: &Arc<Self>) -> ActiveCall {
-        if self.active.fetch_add(1, Ordering::AcqRel) == 0
+        // SeqCst on both sides (here and in the ticker's park protocol): either the
+        // ticker sees `active > 0` on its re-check, or we see `parked` and wake it.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst)
+            && self.parked.swap(false, Ordering::SeqCst)
             && let Some(t) = self.ticker.get()
         {
             t.unpark();
         }
         ActiveCall(self.clone())
     }
+
+    /// The ticker's side of the protocol: parks until a call starts (or `max`
+    /// passes), unless one started meanwhile.
+    fn park_while_idle(&self, max: Duration) {
+        self.parked.store(true, Ordering::SeqCst);
+        if self.active.load(Ordering::SeqCst) == 0 {
+            std::thread::park_timeout(max);
+        }
+        self.parked.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Drop for ActiveCall {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -204,19 +228,24 @@ impl Runtime {
     }
 }
 
-/// Advances the epoch every tick while a plugin call is active, until the engine
-/// is gone. A missed unpark cannot strand a call: `unpark` before `park` makes the
-/// next `park` return at once, and the park is bounded anyway.
+/// Advances the epoch every tick while plugin calls are active or ended less than
+/// [`EPOCH_LINGER`] ago, until the engine is gone. A missed unpark cannot strand a
+/// call: `unpark` before `park` makes the next `park` return at once, and the park
+/// is bounded anyway.
 fn spawn_epoch_ticker(engine: EngineWeak, gate: Arc<EpochGate>) -> std::io::Result<()> {
     let handle = std::thread::Builder::new()
         .name("passage-epoch".to_owned())
         .spawn({
             let gate = gate.clone();
             move || {
+                let mut last_active = Instant::now();
                 while let Some(engine) = engine.upgrade() {
-                    if gate.active.load(Ordering::Acquire) == 0 {
+                    if gate.active.load(Ordering::SeqCst) > 0 {
+                        last_active = Instant::now();
+                    } else if last_active.elapsed() >= EPOCH_LINGER {
                         drop(engine);
-                        std::thread::park_timeout(Duration::from_secs(1));
+                        gate.park_while_idle(Duration::from_secs(1));
+                        last_active = Instant::now();
                         continue;
                     }
                     engine.increment_epoch();

@@ -2,10 +2,12 @@
 //! WebAssembly plugins. The binary (`main.rs`) wires these modules together.
 
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod crypto;
 pub mod l10n;
+pub mod net;
 pub mod plugins;
 pub mod protocol;
 pub mod routing;

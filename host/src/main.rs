@@ -2,37 +2,127 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use passage::config::{Config, LogFormat};
 use passage::{plugins, server, status};
 
 /// A Minecraft transfer router whose routing logic lives in WebAssembly plugins.
+///
+/// Without a subcommand, runs the router (`passage run`).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the router (the default).
+    Run(RunArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Work with the shared auth secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Report every problem of a configuration (file plus PASSAGE_* environment
+    /// overrides) with its key's path, and check the files and plugins it names.
+    /// Exit code 0 when the router would start with it, 2 otherwise.
+    Check {
+        /// The file to check; without one, the defaults plus the environment.
+        file: Option<PathBuf>,
+        /// Ignore PASSAGE_* environment variables.
+        #[arg(long)]
+        no_env: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Write a new random auth secret (256 bits, base64) to PATH with mode 0600.
+    Generate {
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
     /// Configuration file (TOML). Without one, every setting has its default.
+    /// PASSAGE_<KEY> environment variables override it (see the example config).
     #[arg(long, short, env = "PASSAGE_CONFIG")]
     config: Option<PathBuf>,
-    /// Listen address, overriding `bind` from the file.
+    /// Listen address, overriding `bind` from the file and the environment.
     #[arg(long)]
     bind: Option<SocketAddr>,
-    /// Plugins directory, overriding `plugin_runtime.dir` from the file.
+    /// Plugins directory, overriding `plugin_runtime.dir`.
     #[arg(long)]
     plugins_dir: Option<PathBuf>,
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match load_config(&cli) {
+    match cli.command {
+        None => run_router(&cli.run),
+        Some(Command::Run(args)) => run_router(&args),
+        Some(Command::Config(ConfigCommand::Check { file, no_env })) => {
+            let vars = if no_env { Vec::new() } else { environment() };
+            let report = passage::commands::check_config(file.as_deref(), vars);
+            for line in &report.overrides {
+                println!("env: {line}");
+            }
+            for line in &report.warnings {
+                println!("warning: {line}");
+            }
+            for line in &report.errors {
+                println!("error: {line}");
+            }
+            if report.ok() {
+                println!("ok: the router would start with this configuration");
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Some(Command::Secret(SecretCommand::Generate { path, force })) => {
+            match passage::commands::generate_secret(&path, force) {
+                Ok(()) => {
+                    println!(
+                        "wrote a new auth secret to {} (mode 0600); give the same file to every replica and backend",
+                        path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("passage: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn run_router(args: &RunArgs) -> ExitCode {
+    let config = match load_config(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("passage: {e:#}");
-            return std::process::ExitCode::from(2);
+            eprintln!("passage: {e}");
+            return ExitCode::from(2);
         }
     };
     init_logging(&config);
@@ -43,36 +133,40 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("passage: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(config)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("passage: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let mut config = match &cli.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(bind) = cli.bind {
+/// The process environment, with the seed's `AUTH_SECRET_FILE` read as
+/// `PASSAGE_AUTH_SECRET_FILE` when the latter is not set.
+fn environment() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    if !vars.iter().any(|(k, _)| k == "PASSAGE_AUTH_SECRET_FILE")
+        && let Some((_, v)) = vars.iter().find(|(k, _)| k == "AUTH_SECRET_FILE")
+    {
+        let v = v.clone();
+        vars.push(("PASSAGE_AUTH_SECRET_FILE".to_owned(), v));
+    }
+    vars
+}
+
+fn load_config(args: &RunArgs) -> Result<Config, passage::config::Problems> {
+    let loaded = Config::load(args.config.as_deref(), environment())?;
+    let mut config = loaded.config;
+    if let Some(bind) = args.bind {
         config.bind = bind;
     }
-    if let Some(dir) = &cli.plugins_dir {
+    if let Some(dir) = &args.plugins_dir {
         config.plugin_runtime.dir = dir.clone();
-    }
-    // The seed's deployments mount the secret and point AUTH_SECRET_FILE at it.
-    if let Some(path) = std::env::var_os("PASSAGE_AUTH_SECRET_FILE")
-        .or_else(|| std::env::var_os("AUTH_SECRET_FILE"))
-        .filter(|p| !p.is_empty())
-    {
-        config.auth_secret_file = Some(PathBuf::from(path));
     }
     Ok(config)
 }

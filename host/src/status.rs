@@ -35,29 +35,32 @@ pub struct StatusAnswer {
     pub max: i64,
 }
 
+/// Reads a server icon file into the data URI the status JSON carries; errors
+/// name the `status.favicon_file` key.
+pub fn read_favicon(path: &std::path::Path) -> anyhow::Result<String> {
+    let png = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("status.favicon_file: cannot read {}: {e}", path.display()))?;
+    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+        anyhow::bail!("status.favicon_file: {} is not a PNG file", path.display());
+    }
+    let uri = format!(
+        "{FAVICON_PREFIX}{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    if uri.len() > MAX_FAVICON {
+        anyhow::bail!(
+            "status.favicon_file: {} is too large for a server icon (use a 64x64 PNG)",
+            path.display()
+        );
+    }
+    Ok(uri)
+}
+
 impl StatusService {
     pub fn new(plugins: Arc<Plugins>, fallback: &FallbackStatus) -> anyhow::Result<StatusService> {
         let favicon = match &fallback.favicon_file {
             None => None,
-            Some(path) => {
-                let png = std::fs::read(path).map_err(|e| {
-                    anyhow::anyhow!("status.favicon_file: cannot read {}: {e}", path.display())
-                })?;
-                if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
-                    anyhow::bail!("status.favicon_file: {} is not a PNG file", path.display());
-                }
-                let uri = format!(
-                    "{FAVICON_PREFIX}{}",
-                    base64::engine::general_purpose::STANDARD.encode(&png)
-                );
-                if uri.len() > MAX_FAVICON {
-                    anyhow::bail!(
-                        "status.favicon_file: {} is too large for a server icon (use a 64x64 PNG)",
-                        path.display()
-                    );
-                }
-                Some(uri)
-            }
+            Some(path) => Some(read_favicon(path)?),
         };
         Ok(StatusService {
             plugins,

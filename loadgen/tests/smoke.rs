@@ -76,6 +76,7 @@ fn status_and_offline_logins_all_succeed() {
             ("player-fill", plugin_wasm("player-fill")),
         ],
         cache_dir: None,
+        ..Default::default()
     });
 
     let report = loadgen(

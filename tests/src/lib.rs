@@ -65,6 +65,7 @@ pub struct Router {
 }
 
 /// What to start a router with.
+#[derive(Default)]
 pub struct RouterSpec<'a> {
     /// Config file body (TOML); `bind` and the plugins dir are set by the harness.
     pub config: &'a str,
@@ -72,6 +73,8 @@ pub struct RouterSpec<'a> {
     pub plugins: Vec<(&'a str, PathBuf)>,
     /// Compiled-code cache directory; a fresh one when `None`.
     pub cache_dir: Option<&'a Path>,
+    /// Extra environment variables (e.g. `PASSAGE_*` overrides).
+    pub env: Vec<(&'a str, &'a str)>,
 }
 
 impl Router {
@@ -97,7 +100,12 @@ impl Router {
             .cache_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| dir.path().join("cache"));
-        let mut child = Command::new(passage_bin())
+        let mut command = Command::new(passage_bin());
+        // Metrics on a free port, so routers of parallel tests never collide;
+        // a test's own `env` may override it.
+        command.env("PASSAGE_METRICS__BIND", "127.0.0.1:0");
+        command.envs(spec.env.iter().copied());
+        let mut child = command
             .arg("--config")
             .arg(&config_path)
             .arg("--bind")
@@ -190,7 +198,19 @@ impl Drop for Router {
 /// Runs the router binary to completion with `args` (e.g. a bad config) and
 /// returns its exit code and stderr.
 pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let (code, _, stderr) = run_with_env(args, dir, &[]);
+    (code, stderr)
+}
+
+/// Runs the binary to completion with `args` and extra environment; returns the
+/// exit code, stdout and stderr.
+pub fn run_with_env(
+    args: &[&str],
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
     let out = Command::new(passage_bin())
+        .envs(env.iter().copied())
         .args(args)
         .current_dir(dir)
         .env("XDG_CACHE_HOME", dir.join("cache"))
@@ -200,6 +220,7 @@ pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
         .expect("run passage");
     (
         out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }

@@ -17,6 +17,7 @@ fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Router 
         config: &config,
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     })
 }
 
@@ -199,6 +200,7 @@ async fn session_server_down_or_slow_ends_within_the_timeout() {
         ),
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     let params = LoginParams::new(767, "Steve", Some(session.addr));
     expect_disconnect(&router, &params, "unavailable").await;
@@ -237,6 +239,7 @@ async fn offline_mode_skips_encryption_and_derives_the_uuid() {
         config: "[auth]\nmode = \"offline\"\n",
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     let params = LoginParams::new(769, "Notch", None);
     let LoginOutcome::Configuration(mut client, profile, trace) =
@@ -323,6 +326,7 @@ async fn unexpected_login_packets_close_only_that_connection() {
         config: "[auth]\nmode = \"offline\"\n",
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     // A configuration packet before Login Start; a Login Start with trailing bytes;
     // a Login Start whose name is too long.

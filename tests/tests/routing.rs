@@ -32,6 +32,7 @@ fn router(session: &SessionServer, strategy: &str, extra: &str) -> Router {
             (strategy, plugin_wasm(strategy)),
         ],
         cache_dir: None,
+        ..Default::default()
     })
 }
 
@@ -131,6 +132,7 @@ async fn no_targets_gets_a_localized_disconnect() {
             ("player-fill", plugin_wasm("player-fill")),
         ],
         cache_dir: None,
+        ..Default::default()
     });
     let (id, body) = configure(&router, &session, "Steve", 767, "en_us").await;
     assert_eq!(id, 0x02, "configuration Disconnect");
@@ -159,6 +161,7 @@ async fn operator_overrides_the_message() {
         config: &config,
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     let (id, body) = configure(&router, &session, "Steve", 767, "fr_fr").await;
     assert_eq!(id, 0x02);

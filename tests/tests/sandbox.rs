@@ -15,6 +15,7 @@ fn misbehaving_router(mode: &str) -> Router {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         cache_dir: None,
+        ..Default::default()
     })
 }
 

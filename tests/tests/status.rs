@@ -21,6 +21,7 @@ fn fixed_status_router() -> Router {
         config: FIXED_STATUS_CONFIG,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         cache_dir: None,
+        ..Default::default()
     })
 }
 
@@ -58,6 +59,7 @@ async fn without_plugins_the_configured_fallback_answers() {
         config: "[status]\nmotd = \"fallback motd\"\nmax_players = 50\n",
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     let ping = ping(router.addr, 772, "localhost").await.unwrap();
     assert_eq!(ping.status["description"]["text"], "fallback motd");
@@ -184,6 +186,7 @@ async fn silent_client_is_dropped_at_the_handshake_deadline() {
         config: "[timeouts]\nhandshake_ms = 300\n",
         plugins: vec![],
         cache_dir: None,
+        ..Default::default()
     });
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     expect_closed(&mut stream, Duration::from_secs(5))
@@ -208,6 +211,7 @@ async fn compiled_plugins_are_cached_across_restarts() {
         config: FIXED_STATUS_CONFIG,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         cache_dir: Some(cache.path()),
+        ..Default::default()
     };
     let first = Router::start(spec());
     first.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);

@@ -64,7 +64,7 @@ impl CookieSecret {
     /// Reads the key from `path` by the rule in the type's documentation.
     ///
     /// Fails, naming the file, if it cannot be read, is larger than 4096 bytes, or the
-    /// trimmed key is shorter than 16 bytes. Warns if group or others may read it.
+    /// trimmed key is shorter than 16 bytes. Warns if other users may read it.
     pub fn from_file(path: &Path) -> anyhow::Result<CookieSecret> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open auth secret file {}", path.display()))?;
@@ -113,11 +113,13 @@ fn warn_if_shared(file: &std::fs::File, path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = file.metadata() {
         let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
+        // Only "others" bits: a group bit is how Kubernetes (fsGroup) lets a
+        // non-root pod read a mounted Secret, and would warn on every start.
+        if mode & 0o007 != 0 {
             tracing::warn!(
                 path = %path.display(),
                 mode = format_args!("{:o}", mode & 0o777),
-                "auth secret file is accessible to group or others; run `chmod 600` on it"
+                "auth secret file is accessible to other users; run `chmod 600` on it"
             );
         }
     }

@@ -1,11 +1,13 @@
-//! The configuration file: schema with defaults, loading, and validation with key paths.
+//! The configuration: schema with defaults, loading from a file and the
+//! environment, and validation that names every problem with the key's path.
+
+pub mod env;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 
 /// Everything Passage can be told. Every field has a default, so no file is needed.
@@ -29,6 +31,10 @@ pub struct Config {
     pub status: FallbackStatus,
     pub plugin_runtime: PluginRuntime,
     pub routing: Routing,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    pub proxy_protocol: ProxyProtocol,
+    pub shutdown: Shutdown,
     /// Resource packs offered in the configuration state, before the Transfer.
     pub resource_packs: Vec<ResourcePack>,
     /// Overrides of player-facing messages: `[messages.<locale>] <key> = "text"`.
@@ -51,6 +57,10 @@ impl Default for Config {
             status: FallbackStatus::default(),
             plugin_runtime: PluginRuntime::default(),
             routing: Routing::default(),
+            metrics: Metrics::default(),
+            limits: Limits::default(),
+            proxy_protocol: ProxyProtocol::default(),
+            shutdown: Shutdown::default(),
             resource_packs: Vec::new(),
             messages: BTreeMap::new(),
             plugins: BTreeMap::new(),
@@ -275,22 +285,200 @@ impl PluginRuntime {
     }
 }
 
+/// The HTTP endpoint for Prometheus and health probes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Address of `/metrics`, `/healthz` and `/readyz`; `""` or `"off"` disables
+    /// the endpoint.
+    pub bind: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            bind: "127.0.0.1:9464".to_owned(),
+        }
+    }
+}
+
+impl Metrics {
+    /// The address to serve on, `None` when disabled. Valid after [`Config::validate`].
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.bind.parse().ok()
+    }
+
+    pub fn disabled(&self) -> bool {
+        self.bind.is_empty() || self.bind == "off"
+    }
+}
+
+/// Protection against floods: connection cap and per-client-address rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections served at once; more are closed at accept with a log line.
+    pub max_connections: usize,
+    /// Client addresses (IPv6: /64 prefixes) whose budgets are remembered; past
+    /// this the ones closest to a full budget are forgotten first.
+    pub tracked_addresses: usize,
+    /// Status pings per second per client address, refilled continuously; 0 disables.
+    pub status_per_second: f64,
+    /// Status pings a client address may send at once.
+    pub status_burst: u32,
+    /// Logins (and transfers in) per second per client address; 0 disables.
+    pub login_per_second: f64,
+    pub login_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            tracked_addresses: 100_000,
+            status_per_second: 20.0,
+            status_burst: 40,
+            login_per_second: 2.0,
+            login_burst: 10,
+        }
+    }
+}
+
+/// HAProxy PROXY protocol (v1 and v2) in front of the Minecraft listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocol {
+    /// Off by default: with it on, every connection from a trusted network must
+    /// start with a PROXY header.
+    pub enabled: bool,
+    /// Networks (CIDR, or single addresses) of the proxies allowed to send the
+    /// header. Connections from elsewhere are refused while enabled.
+    pub trusted_networks: Vec<String>,
+    /// Deadline for the header, from accept.
+    pub header_timeout_ms: u64,
+}
+
+impl Default for ProxyProtocol {
+    fn default() -> Self {
+        ProxyProtocol {
+            enabled: false,
+            trusted_networks: Vec::new(),
+            header_timeout_ms: 3_000,
+        }
+    }
+}
+
+/// What SIGTERM and SIGINT do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// How long connections in flight may take to finish after the signal.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            drain_timeout_ms: 25_000,
+        }
+    }
+}
+
 impl Config {
-    /// Reads and validates a file; errors name the file, the line and the key.
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Config::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    /// Reads a file and applies the environment's overrides; every problem found is
+    /// reported, each naming its key (and the variable it came from).
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, Problems> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                Problems(vec![format!(
+                    "cannot read config file {}: {e}",
+                    path.display()
+                )])
+            })?,
+            None => String::new(),
+        };
+        Config::from_sources(&text, vars).map_err(|mut p| {
+            if let Some(path) = path {
+                p.0.insert(0, format!("invalid configuration in {}:", path.display()));
+            }
+            p
+        })
     }
 
-    pub fn parse(text: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        config.validate()?;
-        Ok(config)
+    /// A file's text alone, without the environment (tests, shipped examples).
+    pub fn parse(text: &str) -> Result<Config, Problems> {
+        Config::from_sources(text, std::iter::empty()).map(|l| l.config)
     }
 
-    /// Checks what the types alone cannot; each error starts with the key's path.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// `text` (TOML) with the overrides among `vars` applied on top.
+    ///
+    /// Every leaf key is checked on its own, so one bad key does not hide the
+    /// next. An override whose text parses as a TOML value of the wrong type for
+    /// its key is retried as a plain string (`PASSAGE_STATUS__MOTD=1234`).
+    pub fn from_sources(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, Problems> {
+        let mut doc: toml::Table = text.parse().map_err(|e| Problems(vec![format!("{e}")]))?;
+        let overrides = env::collect(vars).map_err(|e| Problems(vec![e]))?;
+        let mut from_env: BTreeMap<Vec<String>, &env::Override> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for ov in &overrides {
+            match env::apply(&mut doc, ov) {
+                Ok(path) => {
+                    from_env.insert(path, ov);
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+
+        let mut leaves = Vec::new();
+        collect_leaves(&doc, &mut Vec::new(), &mut leaves);
+        for path in leaves {
+            let Err(e) = check_leaf(&doc, &path) else {
+                continue;
+            };
+            let origin = from_env.get(&path);
+            if let Some(ov) = origin {
+                let as_text = toml::Value::String(ov.raw.clone());
+                if !matches!(env::value_at(&doc, &path), Some(toml::Value::String(_))) {
+                    set_leaf(&mut doc, &path, as_text);
+                    if check_leaf(&doc, &path).is_ok() {
+                        continue;
+                    }
+                }
+            }
+            let via = origin
+                .map(|ov| format!(" (from {})", ov.var))
+                .unwrap_or_default();
+            problems.push(format!("{}{via}: {e}", path.join(".")));
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        let config = Config::deserialize(toml::Value::Table(doc))
+            .map_err(|e| Problems(vec![e.to_string()]))?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Loaded { config, overrides })
+    }
+
+    /// Checks what the types alone cannot; each problem starts with the key's path.
+    pub fn validate(&self) -> Result<(), Problems> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let mut check = |ok: bool, key: &str, msg: &str| {
             if !ok {
@@ -380,11 +568,63 @@ impl Config {
         if let Err(e) = crate::l10n::Messages::new(&self.messages) {
             problems.push(e.to_string());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            bail!("{}", problems.join("\n"))
+        if !self.metrics.disabled() && self.metrics.addr().is_none() {
+            problems.push("metrics.bind: must be IP:PORT, or \"off\" to disable".to_owned());
         }
+        let l = &self.limits;
+        for (key, ok) in [
+            (
+                "limits.max_connections",
+                (1..=1_000_000).contains(&l.max_connections),
+            ),
+            (
+                "limits.tracked_addresses",
+                (16..=10_000_000).contains(&l.tracked_addresses),
+            ),
+        ] {
+            if !ok {
+                problems.push(format!("{key}: out of range (max_connections 1..=1000000, tracked_addresses 16..=10000000)"));
+            }
+        }
+        for (key, rate, burst_key, burst) in [
+            (
+                "limits.status_per_second",
+                l.status_per_second,
+                "limits.status_burst",
+                l.status_burst,
+            ),
+            (
+                "limits.login_per_second",
+                l.login_per_second,
+                "limits.login_burst",
+                l.login_burst,
+            ),
+        ] {
+            if !(rate == 0.0 || (0.001..=1_000_000.0).contains(&rate)) {
+                problems.push(format!(
+                    "{key}: must be 0 (no limit) or between 0.001 and 1000000"
+                ));
+            }
+            if rate > 0.0 && burst == 0 {
+                problems.push(format!("{burst_key}: must be at least 1 when {key} is set"));
+            }
+        }
+        let p = &self.proxy_protocol;
+        if let Err(e) = crate::net::trusted_networks::TrustedNetworks::parse(&p.trusted_networks) {
+            for line in e.lines() {
+                problems.push(format!("proxy_protocol.trusted_networks{line}"));
+            }
+        } else if p.enabled && p.trusted_networks.is_empty() {
+            problems.push("proxy_protocol.trusted_networks: must list the proxies' networks when proxy_protocol.enabled is true".to_owned());
+        }
+        if !(1..=60_000).contains(&p.header_timeout_ms) {
+            problems
+                .push("proxy_protocol.header_timeout_ms: must be between 1 and 60000".to_owned());
+        }
+        if !(0..=3_600_000).contains(&self.shutdown.drain_timeout_ms) {
+            problems.push("shutdown.drain_timeout_ms: must be between 0 and 3600000".to_owned());
+        }
+        problems
     }
 
     /// A plugin's table as the JSON object its `configure` receives.
@@ -394,6 +634,72 @@ impl Config {
             None => "{}".to_owned(),
         }
     }
+}
+
+/// A configuration and the environment overrides that went into it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub overrides: Vec<env::Override>,
+}
+
+/// Every problem found in a configuration, one per line, each starting with the
+/// key's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<String>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Paths of the keys to check one by one: values, arrays (checked whole) and each
+/// plugin's table (free-form: the plugin itself judges it).
+fn collect_leaves(table: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for (key, value) in table {
+        prefix.push(key.clone());
+        let is_plugin_table = prefix.len() == 2 && prefix[0] == "plugins";
+        match value {
+            toml::Value::Table(inner) if !is_plugin_table && !inner.is_empty() => {
+                collect_leaves(inner, prefix, out)
+            }
+            _ => out.push(prefix.clone()),
+        }
+        prefix.pop();
+    }
+}
+
+/// Deserializes a configuration holding only the key at `path` (everything else
+/// default), so the error, if any, belongs to that key.
+fn check_leaf(doc: &toml::Table, path: &[String]) -> Result<(), String> {
+    let Some(value) = env::value_at(doc, path) else {
+        return Ok(());
+    };
+    let mut alone = toml::Table::new();
+    set_leaf(&mut alone, path, value.clone());
+    Config::deserialize(toml::Value::Table(alone))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn set_leaf(doc: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, tables)) = path.split_last() else {
+        return;
+    };
+    let mut table = doc;
+    for segment in tables {
+        let entry = table
+            .entry(segment.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(inner) = entry else {
+            return;
+        };
+        table = inner;
+    }
+    table.insert(last.clone(), value);
 }
 
 /// Plugin names come from file names and appear in logs and config keys.
@@ -454,6 +760,115 @@ mod tests {
         assert!(e.contains("plugin_runtime.max_instances"), "{e}");
     }
 
+    fn env(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_nested_multi_word_keys() {
+        let file =
+            "[plugin_runtime]\ncall_timeout_ms = 50\n[plugins.fixed-status]\nmax_players = 5\n";
+        let loaded = Config::from_sources(
+            file,
+            env(&[
+                ("PASSAGE_PLUGIN_RUNTIME__CALL_TIMEOUT_MS", "250"),
+                ("PASSAGE_PLUGINS__FIXED_STATUS__MAX_PLAYERS", "900"),
+                ("PASSAGE_AUTH_COOKIE_EXPIRY_SECS", "60"),
+                (
+                    "PASSAGE_PROXY_PROTOCOL__TRUSTED_NETWORKS",
+                    r#"["10.0.0.0/8", "fd00::/8"]"#,
+                ),
+                ("PASSAGE_PROXY_PROTOCOL__ENABLED", "true"),
+                ("PASSAGE_LIMITS__STATUS_PER_SECOND", "7.5"),
+                ("PASSAGE_LIMITS__LOGIN_PER_SECOND", "3"),
+                ("PASSAGE_METRICS__BIND", "0.0.0.0:9100"),
+            ]),
+        )
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.plugin_runtime.call_timeout_ms, 250);
+        assert_eq!(c.auth_cookie_expiry_secs, 60);
+        assert!(c.proxy_protocol.enabled);
+        assert_eq!(
+            c.proxy_protocol.trusted_networks,
+            ["10.0.0.0/8", "fd00::/8"]
+        );
+        assert_eq!(c.limits.status_per_second, 7.5);
+        // An integer where a float is expected is fine, as in the file.
+        assert_eq!(c.limits.login_per_second, 3.0);
+        assert_eq!(c.metrics.addr(), Some("0.0.0.0:9100".parse().unwrap()));
+        let v: serde_json::Value =
+            serde_json::from_str(&c.plugin_config_json("fixed-status")).unwrap();
+        assert_eq!(v["max_players"], 900);
+        assert_eq!(loaded.overrides.len(), 8);
+    }
+
+    #[test]
+    fn environment_strings_that_look_like_numbers_stay_strings() {
+        let c = Config::from_sources(
+            "",
+            env(&[
+                ("PASSAGE_STATUS__MOTD", "1234"),
+                ("PASSAGE_AUTH__SERVER_ID", "true"),
+            ]),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(c.status.motd, "1234");
+        assert_eq!(c.auth.server_id, "true");
+    }
+
+    #[test]
+    fn environment_mistakes_name_the_variable_and_the_key() {
+        let e = Config::from_sources(
+            "",
+            env(&[
+                ("PASSAGE_TIMEOUTS__STATUS_MS", "soon"),
+                ("PASSAGE_PLUGIN_RUNTIME__CALL_TIMEOUT", "5"),
+                ("PASSAGE_LIMITS__MAX_CONNECTIONS", "1.5"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("timeouts.status_ms (from PASSAGE_TIMEOUTS__STATUS_MS)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("plugin_runtime.call_timeout (from PASSAGE_PLUGIN_RUNTIME__CALL_TIMEOUT): unknown field"),
+            "{e}"
+        );
+        assert!(
+            e.contains("limits.max_connections (from PASSAGE_LIMITS__MAX_CONNECTIONS)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_bad_key_of_a_file_is_reported() {
+        let e = Config::parse("bind = 5\n[timeouts]\nstatus_ms = \"x\"\n[auth]\nmode = \"maybe\"\n[limits]\nlogin_burst = 0\n")
+            .unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|p| p.split(':').next().unwrap()).collect();
+        assert_eq!(keys, ["auth.mode", "bind", "timeouts.status_ms"], "{e}");
+        // Range checks run once the types are right.
+        let e = Config::parse("[limits]\nlogin_burst = 0\nmax_connections = 0\n").unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn proxy_protocol_needs_trusted_networks() {
+        let e = Config::parse("[proxy_protocol]\nenabled = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("proxy_protocol.trusted_networks"), "{e}");
+        let e = Config::parse("[proxy_protocol]\ntrusted_networks = [\"10.0.0.1/8\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("proxy_protocol.trusted_networks[0]"), "{e}");
+    }
+
     #[test]
     fn bad_plugin_name_is_named() {
         let e = Config::parse("[plugins.\"Bad Name\"]\n")
@@ -469,7 +884,7 @@ mod shipped_files {
 
     #[test]
     fn example_and_run_configs_are_valid() {
-        Config::parse(include_str!("../../config/passage.example.toml")).unwrap();
-        Config::parse(include_str!("../../config/passage.toml")).unwrap();
+        Config::parse(include_str!("../../../config/passage.example.toml")).unwrap();
+        Config::parse(include_str!("../../../config/passage.toml")).unwrap();
     }
 }

@@ -1,0 +1,241 @@
+//! The operator subcommands other than running the router: `config check` and
+//! `secret generate`. They print for people and return an exit code.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use base64::Engine;
+use rand::RngCore;
+use rand::rngs::OsRng;
+
+use crate::config::Config;
+
+/// What `passage config check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Problems that stop the router from starting.
+    pub errors: Vec<String>,
+    /// Things that work but are likely mistakes.
+    pub warnings: Vec<String>,
+    /// Environment overrides that were applied (variable → key).
+    pub overrides: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Checks a configuration the way the router would load it (file, then the
+/// environment's `PASSAGE_*` overrides), then the files and plugins it names.
+/// Loads no plugin code: `passage plugin check` judges a `.wasm`.
+pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckReport {
+    let mut report = CheckReport::default();
+    let loaded = match Config::load(path, vars) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            report.errors = problems.0;
+            return report;
+        }
+    };
+    report.overrides = loaded
+        .overrides
+        .iter()
+        .map(|ov| format!("{} sets {}", ov.var, ov.dotted()))
+        .collect();
+    let config = loaded.config;
+
+    if let Some(secret) = &config.auth_secret_file {
+        match crate::auth::cookie::CookieSecret::from_file(secret) {
+            Ok(_) => {
+                if let Ok(meta) = std::fs::metadata(secret)
+                    && meta.permissions().mode() & 0o007 != 0
+                {
+                    report.warnings.push(format!(
+                        "auth_secret_file: {} is readable by other users (chmod 600)",
+                        secret.display()
+                    ));
+                }
+            }
+            Err(e) => report.errors.push(format!("auth_secret_file: {e:#}")),
+        }
+    }
+    if let Some(icon) = &config.status.favicon_file
+        && let Err(e) = crate::status::read_favicon(icon)
+    {
+        report.errors.push(format!("{e:#}"));
+    }
+
+    let dir = &config.plugin_runtime.dir;
+    let mut plugin_names = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "wasm")
+                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                {
+                    plugin_names.push(stem.to_owned());
+                }
+            }
+            if plugin_names.is_empty() {
+                report.warnings.push(format!(
+                    "plugin_runtime.dir: no *.wasm in {}: status answers the fallback and no player can be routed",
+                    dir.display()
+                ));
+            }
+        }
+        Err(e) => report.errors.push(format!(
+            "plugin_runtime.dir: cannot read {}: {e}",
+            dir.display()
+        )),
+    }
+    for name in config.plugins.keys() {
+        if !plugin_names.iter().any(|p| p == name) {
+            report.warnings.push(format!(
+                "plugins.{name}: no {name}.wasm in {}; this table is unused",
+                dir.display()
+            ));
+        }
+    }
+    if let Some(strategy) = &config.routing.strategy
+        && !plugin_names.iter().any(|p| p == strategy)
+    {
+        report.errors.push(format!(
+            "routing.strategy: no {strategy}.wasm in {}",
+            dir.display()
+        ));
+    }
+    report
+}
+
+/// Bytes of randomness in a generated secret (256 bits).
+const SECRET_BYTES: usize = 32;
+
+/// Writes a new random auth secret (32 random bytes as base64, 44 characters and a
+/// newline) to `path`, readable by its owner only. Refuses to replace an existing
+/// file unless `force`: overwriting a shared secret logs every player out of the
+/// cookie fast path on the replicas that still have the old one.
+pub fn generate_secret(path: &Path, force: bool) -> anyhow::Result<()> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    OsRng.fill_bytes(&mut bytes);
+    let text = format!(
+        "{}\n",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} exists; pass --force to replace it (every replica and backend must then get the new file)",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot create {}: {e}", path.display())
+        }
+    })?;
+    // `mode` applies only when the file is created; a replaced file is tightened too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secret_is_private_random_and_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        generate_secret(&a, false).unwrap();
+        generate_secret(&b, false).unwrap();
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert_eq!(text.trim().len(), 44);
+        assert_ne!(text, std::fs::read_to_string(&b).unwrap());
+        crate::auth::cookie::CookieSecret::from_file(&a).unwrap();
+    }
+
+    #[test]
+    fn generate_refuses_to_overwrite_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, "keep me").unwrap();
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = generate_secret(&a, false).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "keep me");
+        generate_secret(&a, true).unwrap();
+        assert_ne!(std::fs::read_to_string(&a).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn check_reports_every_problem_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "bind = 5\n[timeouts]\nstatus_ms = \"soon\"\nhandshake_sec = 1\n[limits]\nmax_connections = -1\n",
+        )
+        .unwrap();
+        let report = check_config(Some(&file), vec![]);
+        let all = report.errors.join("\n");
+        for key in [
+            "bind:",
+            "timeouts.status_ms:",
+            "timeouts.handshake_sec:",
+            "limits.max_connections:",
+        ] {
+            assert!(all.contains(key), "{key} missing in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn check_follows_the_files_the_config_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::write(plugins.join("round-robin.wasm"), b"").unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "auth_secret_file = \"{0}/missing\"\n[plugin_runtime]\ndir = \"{1}\"\n[routing]\nstrategy = \"player-fill\"\n[plugins.fixed-status]\n",
+                dir.path().display(),
+                plugins.display()
+            ),
+        )
+        .unwrap();
+        let report = check_config(Some(&file), vec![]);
+        let errors = report.errors.join("\n");
+        assert!(errors.contains("auth_secret_file:"), "{errors}");
+        assert!(
+            errors.contains("routing.strategy: no player-fill.wasm"),
+            "{errors}"
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("plugins.fixed-status:")),
+            "{:?}",
+            report.warnings
+        );
+    }
+}

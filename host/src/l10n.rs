@@ -13,10 +13,11 @@ pub enum Message {
     PluginFailure,
     Timeout,
     ResourcePackRequired,
+    RateLimited,
 }
 
 impl Message {
-    pub const ALL: [Message; 7] = [
+    pub const ALL: [Message; 8] = [
         Message::OutdatedClient,
         Message::FailedToVerify,
         Message::AuthUnavailable,
@@ -24,6 +25,7 @@ impl Message {
         Message::PluginFailure,
         Message::Timeout,
         Message::ResourcePackRequired,
+        Message::RateLimited,
     ];
 
     /// The key operators use in `[messages.<locale>]`.
@@ -36,6 +38,7 @@ impl Message {
             Message::PluginFailure => "plugin_failure",
             Message::Timeout => "timeout",
             Message::ResourcePackRequired => "resource_pack_required",
+            Message::RateLimited => "rate_limited",
         }
     }
 
@@ -71,6 +74,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
                 Message::ResourcePackRequired,
                 "This server requires its resource pack.",
             ),
+            (
+                Message::RateLimited,
+                "Too many connection attempts. Please wait a moment and try again.",
+            ),
         ],
     ),
     (
@@ -100,6 +107,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
             (
                 Message::ResourcePackRequired,
                 "Dieser Server erfordert sein Ressourcenpaket.",
+            ),
+            (
+                Message::RateLimited,
+                "Zu viele Verbindungsversuche. Bitte warte einen Moment und versuche es erneut.",
             ),
         ],
     ),
@@ -131,6 +142,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
                 Message::ResourcePackRequired,
                 "Ce serveur exige son pack de ressources.",
             ),
+            (
+                Message::RateLimited,
+                "Trop de tentatives de connexion. Veuillez patienter un instant et réessayer.",
+            ),
         ],
     ),
     (
@@ -161,6 +176,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
                 Message::ResourcePackRequired,
                 "Este servidor requiere su paquete de recursos.",
             ),
+            (
+                Message::RateLimited,
+                "Demasiados intentos de conexión. Espera un momento y vuelve a intentarlo.",
+            ),
         ],
     ),
     (
@@ -190,6 +209,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
             (
                 Message::ResourcePackRequired,
                 "Este servidor exige o pacote de recursos dele.",
+            ),
+            (
+                Message::RateLimited,
+                "Muitas tentativas de conexão. Aguarde um momento e tente novamente.",
             ),
         ],
     ),

@@ -197,11 +197,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.auth.session_timeout(),
         config.auth.send_client_ip,
     )?;
+    let guards = server::Guards::new(&config)?;
+    // The operator endpoint first: /healthz answers while the rest starts, and
+    // /readyz says "not ready" until the listener is up.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = config.metrics.addr().filter(|_| !config.metrics.disabled()) {
+        let metrics_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics.bind: cannot listen on {addr}"))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(passage::http_endpoints::serve(
+            metrics_listener,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let local = listener.local_addr()?;
-    tracing::info!(auth = ?config.auth.mode, "listening on {local}");
     let messages = passage::l10n::Messages::new(&config.messages)?;
     let cookie_secret = match &config.auth_secret_file {
         Some(path) => Some(passage::auth::cookie::CookieSecret::from_file(path)?),
@@ -227,8 +246,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         router,
         messages,
         cookie_secret,
+        guards,
     });
+    passage::metrics::metrics().set_ready(true);
+    // Logged once everything is ready: tests and operators wait for this line.
+    tracing::info!(auth = ?shared.config.auth.mode, "listening on {local}");
     server::serve(listener, shared, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
     Ok(())
 }
 

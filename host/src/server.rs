@@ -1,10 +1,13 @@
-//! The accept loop: one task per connection, and a stop signal that ends accepting.
+//! The accept loop: the connection cap, one task per connection, and on the stop
+//! signal, the drain of connections in flight.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::auth::cookie::CookieSecret;
 use crate::auth::session_server::SessionServer;
@@ -12,6 +15,9 @@ use crate::config::Config;
 use crate::connection;
 use crate::crypto::ServerKey;
 use crate::l10n::Messages;
+use crate::metrics::metrics;
+use crate::net::rate_limit::RateLimiter;
+use crate::net::trusted_networks::TrustedNetworks;
 use crate::routing::Router;
 use crate::status::StatusService;
 
@@ -26,27 +32,114 @@ pub struct Shared {
     pub messages: Messages,
     /// Signs and checks `passage:authentication`; `None` turns cookies off.
     pub cookie_secret: Option<CookieSecret>,
+    pub guards: Guards,
 }
 
-/// Accepts until `stop` completes. Accept errors (e.g. out of file descriptors) are
-/// logged and retried after a pause rather than ending the server.
+/// Per-address budgets and the PROXY protocol's trusted networks, built from the
+/// configuration.
+pub struct Guards {
+    /// `None`: no limit.
+    pub status_rate: Option<RateLimiter>,
+    pub login_rate: Option<RateLimiter>,
+    /// `Some` when the PROXY protocol is enabled.
+    pub trusted_proxies: Option<TrustedNetworks>,
+}
+
+impl Guards {
+    pub fn new(config: &Config) -> anyhow::Result<Guards> {
+        let l = &config.limits;
+        let limiter = |rate, burst| {
+            RateLimiter::from_settings(rate, burst, l.tracked_addresses)
+                .map_err(|e| anyhow::anyhow!("limits: {e}"))
+        };
+        let p = &config.proxy_protocol;
+        Ok(Guards {
+            status_rate: limiter(l.status_per_second, l.status_burst)?,
+            login_rate: limiter(l.login_per_second, l.login_burst)?,
+            trusted_proxies: if p.enabled {
+                Some(
+                    TrustedNetworks::parse(&p.trusted_networks)
+                        .map_err(|e| anyhow::anyhow!("proxy_protocol.trusted_networks{e}"))?,
+                )
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Forgets addresses whose budgets are full again; called now and then so
+    /// memory follows the load.
+    fn sweep(&self) {
+        let now = Instant::now();
+        for limiter in [&self.status_rate, &self.login_rate].into_iter().flatten() {
+            limiter.sweep(now);
+        }
+    }
+}
+
+/// How often the rate limiters drop addresses that carry no information.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// At most one "connection cap reached" warning per this long.
+const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// Accepts until `stop` completes, then drains: waits for the connections in
+/// flight to finish, at most `shutdown.drain_timeout_ms`. Accept errors (e.g. out
+/// of file descriptors) are logged and retried after a pause rather than ending
+/// the server.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    let max = shared.config.limits.max_connections;
+    let slots = Arc::new(Semaphore::new(max));
+    let started = Instant::now();
+    let last_cap_warning = AtomicU64::new(0);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection::handle(stream, peer, shared.clone()));
+                    // The cap is taken here, before any work, so a flood of sockets
+                    // costs one accept and one close each.
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        metrics().rejected("max_connections");
+                        let now = started.elapsed().as_secs();
+                        let last = last_cap_warning.load(Ordering::Relaxed);
+                        if last == 0 || now >= last + CAP_WARNING_EVERY.as_secs() {
+                            last_cap_warning.store(now.max(1), Ordering::Relaxed);
+                            tracing::warn!(%peer, max, "connection cap reached (limits.max_connections): closing new connections");
+                        }
+                        drop(stream);
+                        continue;
+                    };
+                    tokio::spawn(connection::handle(stream, peer, shared.clone(), slot));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            () = &mut stop => {
-                tracing::info!("stopped accepting connections");
-                return;
-            }
+            _ = sweep.tick() => shared.guards.sweep(),
+            () = &mut stop => break,
         }
+    }
+    // Unready at once, and no new connections: the load balancer moves on.
+    metrics().set_ready(false);
+    drop(listener);
+    let in_flight = max - slots.available_permits();
+    let deadline = shared.config.shutdown.drain_timeout_ms;
+    tracing::info!(
+        in_flight,
+        deadline_ms = deadline,
+        "stopped accepting; draining connections in flight"
+    );
+    // All slots back means every connection task has finished.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    match tokio::time::timeout(Duration::from_millis(deadline), slots.acquire_many(all)).await {
+        Ok(_) => tracing::info!("drained: every connection finished"),
+        Err(_) => tracing::warn!(
+            remaining = max - slots.available_permits(),
+            "drain deadline reached; closing the remaining connections"
+        ),
     }
 }

@@ -10,6 +10,11 @@ const CONFIG: &str = r#"
 [auth]
 mode = "offline"
 
+# One address makes all the load: per-address budgets would stop it.
+[limits]
+status_per_second = 0
+login_per_second = 0
+
 [plugins.fixed-status]
 motd = "loadgen smoke test"
 max_players = 100

@@ -246,6 +246,8 @@ pub struct LoginParams {
     pub cookies: std::collections::HashMap<String, Vec<u8>>,
     /// Local address to connect from.
     pub source_ip: Option<std::net::IpAddr>,
+    /// Bytes sent before the handshake (a PROXY protocol header).
+    pub prefix: Vec<u8>,
 }
 
 impl LoginParams {
@@ -261,6 +263,7 @@ impl LoginParams {
             intent: 2,
             cookies: std::collections::HashMap::new(),
             source_ip: None,
+            prefix: Vec::new(),
         }
     }
 }
@@ -298,7 +301,13 @@ pub async fn login(addr: SocketAddr, p: &LoginParams) -> anyhow::Result<LoginOut
     let mut start = Vec::new();
     string(&mut start, &p.name);
     start.extend_from_slice(&p.uuid.to_be_bytes());
-    let mut first = handshake(p.protocol, "play.example.com", addr.port(), p.intent);
+    let mut first = p.prefix.clone();
+    first.extend(handshake(
+        p.protocol,
+        "play.example.com",
+        addr.port(),
+        p.intent,
+    ));
     first.extend(frame(0x00, &start));
     c.send_raw(&first).await?;
     let mut trace = LoginTrace {
@@ -416,6 +425,64 @@ pub async fn login(addr: SocketAddr, p: &LoginParams) -> anyhow::Result<LoginOut
                 c.send(0x04, &answer).await?;
             }
             other => anyhow::bail!("unexpected login packet {other:#x}"),
+        }
+    }
+}
+
+/// Client Information as vanilla sends it (with the particle setting from 768 on).
+pub fn client_information(locale: &str, protocol: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    crate::string(&mut b, locale);
+    b.extend_from_slice(&[10]);
+    crate::varint(&mut b, 0);
+    b.extend_from_slice(&[1, 0x7f]);
+    crate::varint(&mut b, 1);
+    b.extend_from_slice(&[0, 1]);
+    if protocol >= 768 {
+        crate::varint(&mut b, 0);
+    }
+    b
+}
+
+/// Logs in with `params`, sends Client Information with `locale`, and returns the
+/// router's final configuration packet (Transfer 0x0B or Disconnect 0x02) and the
+/// cookies it stored, answering keep-alives on the way.
+pub async fn login_to_final_packet(
+    addr: SocketAddr,
+    params: &LoginParams,
+    locale: &str,
+) -> anyhow::Result<(i32, Vec<u8>, std::collections::HashMap<String, Vec<u8>>)> {
+    let mut client = match login(addr, params).await? {
+        LoginOutcome::Configuration(client, ..) => client,
+        LoginOutcome::Disconnected(reason, _) => anyhow::bail!("login disconnected: {reason}"),
+        LoginOutcome::SentEncryptionResponse(_) => anyhow::bail!("stopped after encryption"),
+    };
+    client
+        .send(0x00, &client_information(locale, params.protocol))
+        .await?;
+    final_packet(&mut client).await
+}
+
+/// Reads configuration packets until the final one (anything but a keep-alive or
+/// Store Cookie), answering keep-alives and collecting stored cookies.
+pub async fn final_packet(
+    client: &mut Client,
+) -> anyhow::Result<(i32, Vec<u8>, std::collections::HashMap<String, Vec<u8>>)> {
+    let mut cookies = std::collections::HashMap::new();
+    loop {
+        let (id, body) = tokio::time::timeout(std::time::Duration::from_secs(10), client.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no final configuration packet within 10 s"))??;
+        match id {
+            0x04 => client.send(0x04, &body).await?, // keep-alive answer
+            0x0A => {
+                let mut r = &body[..];
+                let key = crate::take_string(&mut r);
+                let len = crate::take_varint(&mut r) as usize;
+                anyhow::ensure!(r.len() == len, "Store Cookie payload length");
+                cookies.insert(key, r.to_vec());
+            }
+            _ => return Ok((id, body, cookies)),
         }
     }
 }

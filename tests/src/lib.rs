@@ -186,6 +186,43 @@ impl Router {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// The `/metrics` endpoint's address, from the router's log.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.wait_for_log(&["metrics on http://"]);
+        let rest = line
+            .split("metrics on http://")
+            .nth(1)
+            .expect("address follows");
+        rest.split('/')
+            .next()
+            .expect("host:port")
+            .parse()
+            .expect("an address")
+    }
+
+    /// Sends `signal` (e.g. "TERM") to the router process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code, `None` if
+    /// still running (or killed by a signal).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Router {
@@ -223,6 +260,25 @@ pub fn run_with_env(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `GET path` against an HTTP/1.1 server; the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await??;
+    let text = String::from_utf8(raw)?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no header end"))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("no status code"))?
+        .parse()?;
+    Ok((code, body.to_owned()))
 }
 
 // ---- the client side of the protocol, from the byte layouts ----
@@ -317,9 +373,20 @@ pub struct Ping {
 /// A full modern server-list ping. The handshake and the status request go out in
 /// one write, as real clients often do, so they arrive in one segment.
 pub async fn ping(addr: SocketAddr, protocol: i32, address: &str) -> anyhow::Result<Ping> {
+    ping_with_prefix(addr, &[], protocol, address).await
+}
+
+/// A ping preceded by `prefix` (e.g. a PROXY protocol header) in the same write.
+pub async fn ping_with_prefix(
+    addr: SocketAddr,
+    prefix: &[u8],
+    protocol: i32,
+    address: &str,
+) -> anyhow::Result<Ping> {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).await?;
-    let mut out = handshake(protocol, address, addr.port(), 1);
+    let mut out = prefix.to_vec();
+    out.extend(handshake(protocol, address, addr.port(), 1));
     out.extend_from_slice(&frame(0x00, &[]));
     stream.write_all(&out).await?;
     let (id, body) = read_frame(&mut stream).await?;

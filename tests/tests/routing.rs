@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use passage_tests::client::{Client, LoginOutcome, LoginParams, login};
+use passage_tests::client::{
+    LoginOutcome, LoginParams, client_information, final_packet, login, login_to_final_packet,
+};
 use passage_tests::session_server::{Behavior, SessionServer};
 use passage_tests::{
-    Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, string, take_string, take_varint,
-    varint,
+    Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, take_string, varint,
 };
 
 const TARGETS: &str = r#"
@@ -36,20 +37,6 @@ fn router(session: &SessionServer, strategy: &str, extra: &str) -> Router {
     })
 }
 
-fn client_information(locale: &str, protocol: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    string(&mut b, locale);
-    b.extend_from_slice(&[10]);
-    varint(&mut b, 0);
-    b.extend_from_slice(&[1, 0x7f]);
-    varint(&mut b, 1);
-    b.extend_from_slice(&[0, 1]);
-    if protocol >= 768 {
-        varint(&mut b, 0);
-    }
-    b
-}
-
 /// Logs in, sends Client Information with `locale`, and returns the router's
 /// final configuration packet (answering keep-alives on the way).
 async fn configure(
@@ -64,42 +51,14 @@ async fn configure(
     (id, body)
 }
 
-/// Logs in with `params`, and returns the final configuration packet and the
-/// cookies the router stored.
 async fn configure_with(
     router: &Router,
     params: &LoginParams,
     locale: &str,
 ) -> (i32, Vec<u8>, HashMap<String, Vec<u8>>) {
-    let LoginOutcome::Configuration(mut client, ..) = login(router.addr, params).await.unwrap()
-    else {
-        panic!("login failed\n{}", router.log())
-    };
-    client
-        .send(0x00, &client_information(locale, params.protocol))
-        .await
-        .unwrap();
-    final_packet(&mut client).await
-}
-
-async fn final_packet(client: &mut Client) -> (i32, Vec<u8>, HashMap<String, Vec<u8>>) {
-    let mut cookies = HashMap::new();
-    loop {
-        let (id, body) = tokio::time::timeout(Duration::from_secs(10), client.recv())
-            .await
-            .expect("router answers within its deadline")
-            .unwrap();
-        match id {
-            0x04 => client.send(0x04, &body).await.unwrap(), // keep-alive answer
-            0x0A => {
-                let mut r = &body[..];
-                let key = take_string(&mut r);
-                let len = take_varint(&mut r) as usize;
-                assert_eq!(r.len(), len, "Store Cookie payload length");
-                cookies.insert(key, r.to_vec());
-            }
-            _ => return (id, body, cookies),
-        }
+    match login_to_final_packet(router.addr, params, locale).await {
+        Ok(done) => done,
+        Err(e) => panic!("login failed: {e}\n{}", router.log()),
     }
 }
 
@@ -329,7 +288,7 @@ async fn configure_with_packs(
         varint(&mut answer, *result);
         client.send(0x06, &answer).await.unwrap();
     }
-    let (id, body, _) = final_packet(&mut client).await;
+    let (id, body, _) = final_packet(&mut client).await.unwrap();
     (id, body)
 }
 

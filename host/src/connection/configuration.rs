@@ -13,6 +13,7 @@ use crate::auth::cookie::{
 };
 use crate::auth::session_server::Profile;
 use crate::l10n::Message;
+use crate::metrics::metrics;
 use crate::plugins::bindings::{Player, Target};
 use crate::protocol::codec::DecodeError;
 use crate::protocol::frame::{Decode, split_id};
@@ -44,6 +45,7 @@ pub(super) async fn run(
 ) -> Result<(), ConnectionError> {
     let profile = &login.profile;
     let deadline = Instant::now() + conn.shared.config.timeouts.configuration();
+    conn.state = "configuration";
     conn.reader.set_max_frame_len(MAX_CONFIGURATION_FRAME);
     let mut ignored = 0usize;
     let locale = loop {
@@ -75,7 +77,9 @@ pub(super) async fn run(
         return Ok(());
     }
 
+    let routing_started = std::time::Instant::now();
     let outcome = route_keeping_alive(conn, &player, deadline, &mut ignored).await?;
+    metrics().routing_done(routing_started.elapsed());
     match outcome {
         Ok(target) => {
             tracing::info!(player = %player.name, target = %target.id, host = %target.host, port = target.port, "transfer");
@@ -87,15 +91,21 @@ pub(super) async fn run(
             .await?;
             // The client disconnects itself on Transfer; a FIN makes sure the
             // packet is flushed before we forget the connection.
+            conn.outcome = "transferred";
+            if let Some(started) = conn.login_started {
+                metrics().login_done(started.elapsed());
+            }
             conn.stream.shutdown().await?;
             Ok(())
         }
         Err(e) => {
             let message = if e.is_plugin_failure() {
                 tracing::warn!(player = %player.name, "routing failed: {e}");
+                conn.outcome = "plugin_failure";
                 Message::PluginFailure
             } else {
                 tracing::info!(player = %player.name, "routing found no backend: {e}");
+                conn.outcome = "no_target";
                 Message::NoServerAvailable
             };
             conn.send(&ConfigDisconnect {
@@ -156,6 +166,7 @@ async fn offer_resource_packs(
                 tracing::debug!(url = %pack.url, result = response.result, "resource pack answered");
                 if pack.forced && !loaded {
                     tracing::info!(url = %pack.url, result = response.result, "forced resource pack refused or failed");
+                conn.outcome = "resource_pack_declined";
                     conn.send(&ConfigDisconnect {
                         reason: shared.messages.component(Message::ResourcePackRequired, Some(locale)),
                     })

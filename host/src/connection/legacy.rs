@@ -33,6 +33,7 @@ pub(super) async fn respond(conn: &mut Connection) -> Result<(), ConnectionError
         answer.max,
     );
     conn.send_raw(&kick).await?;
+    conn.outcome = "ok";
     tracing::debug!("answered a legacy ping");
     // Close gracefully: send FIN, then read and discard what the client still
     // sends (the 1.6 ping has a tail), so the kernel does not reset the connection

@@ -13,6 +13,7 @@ use crate::auth::session_server::{Profile, ProfileProperty, SessionError};
 use crate::config::AuthMode;
 use crate::crypto::{decrypt_login, random_verify_token, server_hash};
 use crate::l10n::Message;
+use crate::metrics::metrics;
 use crate::protocol::codec::DecodeError;
 use crate::protocol::frame::{Decode, split_id};
 use crate::protocol::packets::handshake::{Handshake, Intent};
@@ -37,6 +38,7 @@ pub(super) async fn run(
             protocol = handshake.protocol,
             "login refused: client too old"
         );
+        conn.outcome = "outdated_client";
         return disconnect(conn, Message::OutdatedClient).await;
     }
     let Some(start) = conn.read_packet::<LoginStart>(deadline, "login").await? else {
@@ -44,9 +46,11 @@ pub(super) async fn run(
     };
     if !valid_name(&start.name) {
         tracing::info!("login refused: invalid player name");
+        conn.outcome = "auth_failed";
         return disconnect(conn, Message::FailedToVerify).await;
     }
     tracing::debug!(player = %start.name, "login start");
+    conn.login_started = Some(std::time::Instant::now());
 
     // A client coming back from a Transfer still holds the cookies we stored.
     let (auth_bytes, session_bytes) = if handshake.intent == Intent::Transfer {
@@ -61,7 +65,17 @@ pub(super) async fn run(
     session.server_address = handshake.normalized_address();
     session.server_port = handshake.server_port;
     tracing::Span::current().record("session", tracing::field::display(session.id));
-    let auth_cookie = auth_bytes.and_then(|bytes| valid_auth_cookie(conn, &bytes, &start.name));
+    let auth_cookie = if handshake.intent == Intent::Transfer {
+        match auth_bytes {
+            Some(bytes) => valid_auth_cookie(conn, &bytes, &start.name),
+            None => {
+                metrics().cookie(Some("absent"));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let profile = if let Some(cookie) = &auth_cookie {
         // The cookie path: the signature, expiry and IP binding stand in for the
@@ -167,15 +181,24 @@ async fn request_cookies(
 /// player named in Login Start. A rejected cookie is never the player's problem:
 /// they simply authenticate in full.
 fn valid_auth_cookie(conn: &Connection, bytes: &[u8], name: &str) -> Option<AuthCookie> {
-    let secret = conn.shared.cookie_secret.as_ref()?;
+    let Some(secret) = conn.shared.cookie_secret.as_ref() else {
+        metrics().cookie(Some("disabled"));
+        return None;
+    };
     let now = unix_now();
-    match verify_auth_cookie(
+    let verdict = verify_auth_cookie(
         secret,
         bytes,
         now,
         conn.shared.config.auth_cookie_expiry_secs,
         conn.peer.ip(),
-    ) {
+    );
+    metrics().cookie(match &verdict {
+        Ok(cookie) if cookie.user_name.eq_ignore_ascii_case(name) => None,
+        Ok(_) => Some("other_player"),
+        Err(rejection) => Some(rejection.as_str()),
+    });
+    match verdict {
         Ok(cookie) if cookie.user_name.eq_ignore_ascii_case(name) => Some(cookie),
         Ok(_) => {
             tracing::info!(
@@ -253,6 +276,7 @@ async fn authenticate_online(
             // secret's padding was valid never shows in a readable reply
             // (RUSTSEC-2023-0071: no padding oracle).
             tracing::info!("login refused: {e}");
+            conn.outcome = "auth_failed";
             let mut decoy = [0u8; 16];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut decoy);
             conn.writer.enable_encryption(decoy);
@@ -265,6 +289,7 @@ async fn authenticate_online(
 
     let hash = server_hash(server_id, &secret, shared.server_key.public_der());
     let ip = shared.config.auth.send_client_ip.then(|| conn.peer.ip());
+    let asked = std::time::Instant::now();
     let verdict =
         tokio::time::timeout_at(deadline, shared.session.has_joined(&start.name, &hash, ip))
             .await
@@ -273,15 +298,25 @@ async fn authenticate_online(
                     "login deadline reached".to_owned(),
                 ))
             });
+    metrics().session_call(
+        asked.elapsed(),
+        match &verdict {
+            Ok(_) => None,
+            Err(SessionError::NotVerified) => Some("not_verified"),
+            Err(SessionError::Unavailable(_)) => Some("unavailable"),
+        },
+    );
     match verdict {
         Ok(profile) => Ok(Some(profile)),
         Err(SessionError::NotVerified) => {
             tracing::info!(player = %start.name, "login refused: the session server did not verify the player");
+            conn.outcome = "auth_failed";
             disconnect(conn, Message::FailedToVerify).await?;
             Ok(None)
         }
         Err(SessionError::Unavailable(why)) => {
             tracing::warn!(player = %start.name, "login refused: session server unavailable: {why}");
+            conn.outcome = "auth_unavailable";
             disconnect(conn, Message::AuthUnavailable).await?;
             Ok(None)
         }
@@ -315,7 +350,10 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Sends a Login Disconnect with `message` (the client has not told its locale yet).
-async fn disconnect(conn: &mut Connection, message: Message) -> Result<(), ConnectionError> {
+pub(super) async fn disconnect(
+    conn: &mut Connection,
+    message: Message,
+) -> Result<(), ConnectionError> {
     let reason_json = conn.shared.messages.component(message, None).to_string();
     conn.send(&LoginDisconnect { reason_json }).await
 }

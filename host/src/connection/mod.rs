@@ -10,12 +10,16 @@ mod status;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::metrics::metrics;
+use crate::net::proxy_protocol;
 use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::frame::{Decode, Encode, FrameError, FrameReader, FrameWriter, split_id};
 use crate::protocol::packets::handshake::{Handshake, Intent};
@@ -40,15 +44,41 @@ pub enum ConnectionError {
 }
 
 /// Serves one accepted socket to the end. Never panics on input and never
-/// outlives its deadlines.
-pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// outlives its deadlines. `_slot` is this connection's share of
+/// `limits.max_connections`, given back when the task ends.
+pub async fn handle(
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+    shared: Arc<Shared>,
+    _slot: OwnedSemaphorePermit,
+) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("conn", id, peer = %peer, session = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "conn",
+        id,
+        peer = %socket_peer,
+        via = tracing::field::Empty,
+        session = tracing::field::Empty
+    );
     async move {
+        let Some(peer) = client_address(&mut stream, socket_peer, &shared).await else {
+            return;
+        };
+        let metrics = metrics();
+        metrics.connection_opened();
         let _ = stream.set_nodelay(true);
         let mut conn = Connection::new(stream, peer, shared);
-        match conn.run().await {
-            Ok(()) => tracing::debug!("connection done"),
+        let result = conn.run().await;
+        let outcome = match &result {
+            Ok(()) => conn.outcome,
+            Err(ConnectionError::Timeout(_)) => "timeout",
+            Err(ConnectionError::Frame(FrameError::UnexpectedEof)) => "client_closed",
+            Err(ConnectionError::Frame(FrameError::Io(_)) | ConnectionError::Io(_)) => "io_error",
+            Err(ConnectionError::Frame(_) | ConnectionError::Decode(_)) => "malformed",
+        };
+        metrics.connection_closed(conn.state, outcome);
+        match result {
+            Ok(()) => tracing::debug!(outcome, "connection done"),
             Err(ConnectionError::Frame(FrameError::UnexpectedEof)) => {
                 tracing::debug!("client closed the connection mid-packet")
             }
@@ -60,14 +90,57 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     .await
 }
 
+/// The client's address: the socket's peer, or with the PROXY protocol on, the
+/// address in the header sent by a trusted proxy. `None` when the connection must
+/// be closed (logged and counted here). The header is read in the connection's
+/// own task under its own deadline, so a silent socket delays nobody else.
+async fn client_address(
+    stream: &mut TcpStream,
+    socket_peer: SocketAddr,
+    shared: &Shared,
+) -> Option<SocketAddr> {
+    let Some(trusted) = &shared.guards.trusted_proxies else {
+        return Some(socket_peer);
+    };
+    if !trusted.contains(socket_peer.ip()) {
+        metrics().rejected("untrusted_proxy");
+        tracing::info!(
+            "closing: PROXY protocol is on and this address is not in proxy_protocol.trusted_networks"
+        );
+        return None;
+    }
+    let deadline = Duration::from_millis(shared.config.proxy_protocol.header_timeout_ms);
+    match proxy_protocol::read_header(stream, deadline).await {
+        Ok(header) => {
+            let client = header.client_or(socket_peer);
+            let span = tracing::Span::current();
+            span.record("peer", tracing::field::display(client));
+            span.record("via", tracing::field::display(socket_peer));
+            Some(client)
+        }
+        Err(e) => {
+            metrics().rejected("proxy_header");
+            tracing::info!("closing: bad PROXY protocol header: {e}");
+            None
+        }
+    }
+}
+
 pub(crate) struct Connection {
     stream: TcpStream,
     reader: FrameReader,
     writer: FrameWriter,
     /// Reused for every packet this connection sends.
     out: Vec<u8>,
+    /// The client's address (from the PROXY header when one is used).
     peer: SocketAddr,
     shared: Arc<Shared>,
+    /// Where the connection is, and how it ended when it ends without an error:
+    /// metrics labels from fixed sets.
+    state: &'static str,
+    outcome: &'static str,
+    /// When Login Start arrived: the login latency runs from there to the Transfer.
+    login_started: Option<std::time::Instant>,
 }
 
 impl Connection {
@@ -79,6 +152,9 @@ impl Connection {
             out: Vec::new(),
             peer,
             shared,
+            state: "handshake",
+            outcome: "client_closed",
+            login_started: None,
         }
     }
 
@@ -88,6 +164,10 @@ impl Connection {
             return Ok(()); // connected and closed: a port check
         };
         if first == crate::protocol::packets::legacy::LEGACY_PING {
+            self.state = "status";
+            if !self.within_budget(Intent::Status) {
+                return Ok(());
+            }
             return legacy::respond(self).await;
         }
         let Some(handshake) = self.read_packet::<Handshake>(deadline, "handshake").await? else {
@@ -101,10 +181,39 @@ impl Connection {
             intent = ?handshake.intent,
             "handshake"
         );
+        self.state = match handshake.intent {
+            Intent::Status => "status",
+            Intent::Login | Intent::Transfer => "login",
+        };
+        if !self.within_budget(handshake.intent) {
+            if handshake.intent != Intent::Status {
+                return login::disconnect(self, crate::l10n::Message::RateLimited).await;
+            }
+            return Ok(());
+        }
         match handshake.intent {
             Intent::Status => status::run(self, &handshake, address).await,
             Intent::Login | Intent::Transfer => login::run(self, &handshake).await,
         }
+    }
+
+    /// Takes one unit of this client address's budget for `intent`; `false` (logged
+    /// and counted, outcome set) when it is spent.
+    fn within_budget(&mut self, intent: Intent) -> bool {
+        let (limiter, reason) = match intent {
+            Intent::Status => (&self.shared.guards.status_rate, "rate_limit_status"),
+            Intent::Login | Intent::Transfer => {
+                (&self.shared.guards.login_rate, "rate_limit_login")
+            }
+        };
+        let Some(limiter) = limiter else { return true };
+        if limiter.check(self.peer.ip(), std::time::Instant::now()) {
+            return true;
+        }
+        metrics().rejected(reason);
+        self.outcome = "rate_limited";
+        tracing::info!(reason, "closing: over this address's budget");
+        false
     }
 
     /// The first byte the client sent, without consuming it.

@@ -18,6 +18,7 @@ pub(super) async fn run(
     address: String,
 ) -> Result<(), ConnectionError> {
     conn.reader.set_max_frame_len(MAX_STATUS_FRAME);
+    let started = std::time::Instant::now();
     let deadline = Instant::now() + conn.shared.config.timeouts.status();
     let mut answered = false;
     loop {
@@ -41,6 +42,8 @@ pub(super) async fn run(
                     .map_err(|_| ConnectionError::Timeout("status"))?;
                 tracing::debug!(source = %answer.source, "status answered");
                 conn.send(&StatusResponse { json: answer.json }).await?;
+                // Answered: a client that leaves without pinging is no failure.
+                conn.outcome = "ok";
                 answered = true;
             }
             PingRequest::ID => {
@@ -50,6 +53,8 @@ pub(super) async fn run(
                     payload: ping.payload,
                 })
                 .await?;
+                conn.outcome = "ok";
+                crate::metrics::metrics().status_done(started.elapsed());
                 return Ok(());
             }
             id => {

@@ -99,7 +99,7 @@ struct Instance {
     target_set: Option<u64>,
 }
 
-/// Counters shown by the CLI and logs; metrics come later.
+/// Counters shown by the CLI and logs (Prometheus gets its own, in `metrics`).
 #[derive(Debug, Default)]
 pub struct Health {
     pub calls: AtomicU64,
@@ -124,6 +124,18 @@ enum Call<'r> {
     Status(&'r StatusRequest),
     Discover(&'r Player, Option<u64>),
     Select(&'r TargetSet, &'r Player),
+}
+
+impl Call<'_> {
+    /// The contract function called: a metrics label.
+    fn function(&self) -> &'static str {
+        match self {
+            Call::WarmUp => "configure",
+            Call::Status(_) => "status",
+            Call::Discover(..) => "discover",
+            Call::Select(..) => "select",
+        }
+    }
 }
 
 enum Reply {
@@ -251,6 +263,8 @@ impl PluginPool {
     /// deadline too.
     async fn run(&self, call: Call<'_>) -> Result<Reply, PluginError> {
         self.health.calls.fetch_add(1, Ordering::Relaxed);
+        let function = call.function();
+        let started = std::time::Instant::now();
         let _ticking = self.epoch.enter();
         let result = tokio::time::timeout(self.limits.call_timeout, async {
             let mut lease = self.lease().await?;
@@ -269,8 +283,20 @@ impl PluginPool {
         })
         .await
         .unwrap_or(Err(PluginError::Timeout(self.limits.call_timeout)));
-        if result.is_err() {
-            self.health.failures.fetch_add(1, Ordering::Relaxed);
+        let metrics = crate::metrics::metrics();
+        metrics.plugin_call(&self.name, function, started.elapsed());
+        match &result {
+            Ok(_) => {}
+            Err(e) => {
+                self.health.failures.fetch_add(1, Ordering::Relaxed);
+                match e {
+                    PluginError::Timeout(_) => metrics.plugin_deadline(&self.name),
+                    PluginError::Trap { .. } | PluginError::MemoryLimit(_) => {
+                        metrics.plugin_trap(&self.name)
+                    }
+                    _ => {}
+                }
+            }
         }
         result
     }

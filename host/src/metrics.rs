@@ -1,0 +1,260 @@
+//! The process's Prometheus metrics: their definitions, bounded label values, and
+//! the text exposition `/metrics` serves.
+//!
+//! One process-wide set ([`metrics()`]), so that the code that observes something
+//! records it where it happens instead of passing a handle through every layer.
+//! Every label value is one of a fixed set of `&'static str` chosen by our code, or
+//! a plugin's name (bounded by the files the operator installs): never a string a
+//! client chose, such as a hostname or a locale.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Sub-second resolution where it matters (a status ping is well under 1 ms of
+/// work; a login with the session server is tens to hundreds of ms), up to the
+/// default deadlines.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+type PluginLabels = [(&'static str, String); 1];
+type PluginCallLabels = (PluginLabels, Labels1);
+
+fn latency() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+pub struct Metrics {
+    registry: Registry,
+    connections: Family<Labels2, Counter>,
+    active: Gauge,
+    rejected: Family<Labels1, Counter>,
+    status_latency: Histogram,
+    login_latency: Histogram,
+    routing_latency: Histogram,
+    session_latency: Histogram,
+    session_failures: Family<Labels1, Counter>,
+    cookies: Family<Labels2, Counter>,
+    plugin_calls: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
+    plugin_traps: Family<PluginLabels, Counter>,
+    plugin_deadlines: Family<PluginLabels, Counter>,
+    ready: Gauge,
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("passage");
+        let m = Metrics {
+            registry: Registry::default(),
+            connections: Family::default(),
+            active: Gauge::default(),
+            rejected: Family::default(),
+            status_latency: latency(),
+            login_latency: latency(),
+            routing_latency: latency(),
+            session_latency: latency(),
+            session_failures: Family::default(),
+            cookies: Family::default(),
+            plugin_calls: Family::new_with_constructor(latency),
+            plugin_traps: Family::default(),
+            plugin_deadlines: Family::default(),
+            ready: Gauge::default(),
+        };
+        registry.register(
+            "connections",
+            "Finished connections by the state they ended in and how they ended",
+            m.connections.clone(),
+        );
+        registry.register(
+            "connections_active",
+            "Connections being served now",
+            m.active.clone(),
+        );
+        registry.register(
+            "connections_rejected",
+            "Connections closed before serving: connection cap, rate limits, PROXY protocol",
+            m.rejected.clone(),
+        );
+        registry.register_with_unit(
+            "status_duration",
+            "Status exchange from the handshake to the pong",
+            Unit::Seconds,
+            m.status_latency.clone(),
+        );
+        registry.register_with_unit(
+            "login_duration",
+            "Login from Login Start to the Transfer",
+            Unit::Seconds,
+            m.login_latency.clone(),
+        );
+        registry.register_with_unit(
+            "routing_duration",
+            "Discovery and strategy plugins choosing a player's target",
+            Unit::Seconds,
+            m.routing_latency.clone(),
+        );
+        registry.register_with_unit(
+            "session_server_duration",
+            "hasJoined calls to the session server, whatever their result",
+            Unit::Seconds,
+            m.session_latency.clone(),
+        );
+        registry.register(
+            "session_server_failures",
+            "hasJoined calls that did not verify the player (not_verified) or failed (unavailable)",
+            m.session_failures.clone(),
+        );
+        registry.register(
+            "auth_cookie",
+            "Authentication cookie fast path: hits, and misses by reason",
+            m.cookies.clone(),
+        );
+        registry.register_with_unit(
+            "plugin_call_duration",
+            "Plugin calls by plugin and function",
+            Unit::Seconds,
+            m.plugin_calls.clone(),
+        );
+        registry.register(
+            "plugin_traps",
+            "Plugin calls that trapped (the instance is replaced)",
+            m.plugin_traps.clone(),
+        );
+        registry.register(
+            "plugin_deadline_hits",
+            "Plugin calls stopped at their deadline",
+            m.plugin_deadlines.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 while listening with plugins loaded and not draining",
+            m.ready.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text exposition (which Prometheus reads natively).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn connection_opened(&self) {
+        self.active.inc();
+    }
+
+    pub fn connection_closed(&self, state: &'static str, outcome: &'static str) {
+        self.active.dec();
+        self.connections
+            .get_or_create(&[("state", state), ("outcome", outcome)])
+            .inc();
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn status_done(&self, took: Duration) {
+        self.status_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn login_done(&self, took: Duration) {
+        self.login_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn routing_done(&self, took: Duration) {
+        self.routing_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn session_call(&self, took: Duration, failure: Option<&'static str>) {
+        self.session_latency.observe(took.as_secs_f64());
+        if let Some(reason) = failure {
+            self.session_failures
+                .get_or_create(&[("reason", reason)])
+                .inc();
+        }
+    }
+
+    /// `reason` is `None` for a hit.
+    pub fn cookie(&self, reason: Option<&'static str>) {
+        let labels = match reason {
+            None => [("result", "hit"), ("reason", "")],
+            Some(reason) => [("result", "miss"), ("reason", reason)],
+        };
+        self.cookies.get_or_create(&labels).inc();
+    }
+
+    pub fn plugin_call(&self, plugin: &str, function: &'static str, took: Duration) {
+        self.plugin_calls
+            .get_or_create(&([("plugin", plugin.to_owned())], [("function", function)]))
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn plugin_trap(&self, plugin: &str) {
+        self.plugin_traps
+            .get_or_create(&[("plugin", plugin.to_owned())])
+            .inc();
+    }
+
+    pub fn plugin_deadline(&self, plugin: &str) {
+        self.plugin_deadlines
+            .get_or_create(&[("plugin", plugin.to_owned())])
+            .inc();
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.get() == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_and_labels() {
+        let m = Metrics::new();
+        m.connection_opened();
+        m.connection_closed("status", "ok");
+        m.rejected("max_connections");
+        m.cookie(None);
+        m.cookie(Some("expired"));
+        m.plugin_call("fixed-status", "status", Duration::from_micros(30));
+        m.status_done(Duration::from_micros(300));
+        let text = m.render();
+        for needle in [
+            "passage_connections_total{state=\"status\",outcome=\"ok\"} 1",
+            "passage_connections_active 0",
+            "passage_connections_rejected_total{reason=\"max_connections\"} 1",
+            "passage_auth_cookie_total{result=\"hit\",reason=\"\"} 1",
+            "passage_auth_cookie_total{result=\"miss\",reason=\"expired\"} 1",
+            "passage_plugin_call_duration_seconds_count{plugin=\"fixed-status\",function=\"status\"} 1",
+            "passage_status_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+}

@@ -1,15 +1,14 @@
 //! Login cryptography: the server's RSA key, Encryption Response decryption and the session-server hash.
 
+use openssl::pkey::Private;
+use openssl::rsa::{Padding, Rsa};
 use rand::RngCore;
 use rand::rngs::OsRng;
-use rsa::pkcs8::EncodePublicKey;
-use rsa::traits::PublicKeyParts;
-use rsa::{Pkcs1v15Encrypt, RsaPrivateKey, RsaPublicKey};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 /// The key size the vanilla client expects (it accepts others, but every server uses 1024).
-const KEY_BITS: usize = 1024;
+const KEY_BITS: u32 = 1024;
 
 /// Length of the AES-128 shared secret the client must send.
 pub const SHARED_SECRET_LEN: usize = 16;
@@ -38,8 +37,15 @@ pub enum LoginCryptoError {
 }
 
 /// The server's RSA-1024 key pair, generated once at start-up and shared by all logins.
+///
+/// The private operation is OpenSSL's (statically linked, `openssl-src`): constant
+/// time and blinded, about 100 µs here, where the `rsa` crate 0.9 took 300-500 µs
+/// without blinding (RUSTSEC-2023-0071; measurements in BENCHMARKS.md). OpenSSL 3.2+
+/// also applies *implicit rejection* to PKCS#1 v1.5: a ciphertext with bad padding
+/// decrypts to a deterministic random-looking message instead of an error, so even
+/// the timing of our error path carries no padding information.
 pub struct ServerKey {
-    private: RsaPrivateKey,
+    private: Rsa<Private>,
     /// Cached because it is sent in every Encryption Request and hashed in every session check.
     public_der: Vec<u8>,
 }
@@ -48,16 +54,17 @@ impl std::fmt::Debug for ServerKey {
     // Never print key material, even by accident through a `{:?}` in a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerKey")
-            .field("bits", &(self.private.size() * 8))
+            .field("bits", &self.private.size().saturating_mul(8))
             .finish_non_exhaustive()
     }
 }
 
 impl ServerKey {
-    /// Generates a fresh key pair from the OS random source (slow in debug builds).
+    /// Generates a fresh key pair (OpenSSL's random source, seeded by the OS).
     pub fn generate() -> anyhow::Result<ServerKey> {
-        let private = RsaPrivateKey::new(&mut OsRng, KEY_BITS)?;
-        let public_der = RsaPublicKey::from(&private).to_public_key_der()?.into_vec();
+        let private = Rsa::generate(KEY_BITS)?;
+        // X.509 SubjectPublicKeyInfo, as the Encryption Request carries it.
+        let public_der = private.public_key_to_der()?;
         Ok(ServerKey {
             private,
             public_der,
@@ -73,20 +80,23 @@ impl ServerKey {
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         // A well-formed ciphertext is exactly the modulus size; anything else is
         // garbage and need not reach the RSA code at all.
-        let expected = self.private.size();
+        let expected = self.private.size() as usize;
         if ciphertext.len() != expected {
             return Err(CryptoError::Length {
                 expected,
                 got: ciphertext.len(),
             });
         }
-        self.private
-            .decrypt(Pkcs1v15Encrypt, ciphertext)
-            .map_err(|_| CryptoError::Decrypt)
+        let mut plain = vec![0u8; expected];
+        let len = self
+            .private
+            .private_decrypt(ciphertext, &mut plain, Padding::PKCS1)
+            .map_err(|_| CryptoError::Decrypt)?;
+        plain.truncate(len);
+        Ok(plain)
     }
 }
 
-/// A fresh random verify token for one Encryption Request.
 pub fn random_verify_token() -> [u8; VERIFY_TOKEN_LEN] {
     let mut token = [0u8; VERIFY_TOKEN_LEN];
     OsRng.fill_bytes(&mut token);
@@ -95,9 +105,9 @@ pub fn random_verify_token() -> [u8; VERIFY_TOKEN_LEN] {
 
 /// Decrypts an Encryption Response and returns the 16-byte shared secret.
 ///
-/// Mitigation for RUSTSEC-2023-0071 (the `rsa` crate's PKCS#1 v1.5 decryption is
-/// not constant-time, so a padding oracle may leak through timing): this function
-/// gives an attacker as little signal as possible. Both fields are always
+/// Defence in depth against padding oracles (RUSTSEC-2023-0071, the Marvin attack),
+/// on top of OpenSSL's constant-time, blinded, implicitly rejecting decryption:
+/// this function gives an attacker as little signal as possible. Both fields are always
 /// decrypted, even when the first one already failed, so the amount of work does
 /// not reveal which field was bad; every failure (length, padding, secret size,
 /// token mismatch) collapses into the single [`LoginCryptoError::Rejected`], whose
@@ -171,6 +181,8 @@ fn signed_hex(bytes: &mut [u8]) -> String {
 mod tests {
     use super::*;
     use rsa::pkcs8::DecodePublicKey;
+    use rsa::traits::PublicKeyParts;
+    use rsa::{Pkcs1v15Encrypt, RsaPublicKey};
     use std::sync::OnceLock;
 
     /// RSA generation takes seconds unoptimised: one key for the whole module.
@@ -179,7 +191,8 @@ mod tests {
         KEY.get_or_init(|| ServerKey::generate().expect("key generation"))
     }
 
-    /// What the client does: encrypt with the public key taken from the DER.
+    /// What the client does: encrypt with the public key taken from the DER, here
+    /// with another implementation (RustCrypto's) than the server's.
     fn client_encrypt(data: &[u8]) -> Vec<u8> {
         let public = RsaPublicKey::from_public_key_der(key().public_der()).expect("parse DER");
         public

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod crypto;
 pub mod http_endpoints;
 pub mod l10n;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod plugins;

@@ -251,7 +251,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     passage::metrics::metrics().set_ready(true);
     // Logged once everything is ready: tests and operators wait for this line.
     tracing::info!(auth = ?shared.config.auth.mode, "listening on {local}");
-    server::serve(listener, shared, shutdown_signal()).await;
+    // On a worker thread, not in `block_on`: connection tasks spawned from a worker
+    // go to that worker's own queue, while a spawn from the main thread must wake a
+    // worker through a futex for every connection (measured: about a fifth of the
+    // CPU of a status ping; BENCHMARKS.md).
+    tokio::spawn(server::serve(listener, shared, shutdown_signal()))
+        .await
+        .context("the accept loop failed")?;
     let _ = stop_tx.send(true);
     drop(stop_rx);
     Ok(())

@@ -77,7 +77,8 @@ impl Guards {
     }
 }
 
-/// How often the rate limiters drop addresses that carry no information.
+/// How often the rate limiters drop addresses that carry no information, and the
+/// heap is offered back to the OS after a burst.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// At most one "connection cap reached" warning per this long.
@@ -92,6 +93,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
     let slots = Arc::new(Semaphore::new(max));
     let started = Instant::now();
     let last_cap_warning = AtomicU64::new(0);
+    let mut reclaimer = crate::memory::Reclaimer::default();
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -112,6 +114,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
                         drop(stream);
                         continue;
                     };
+                    reclaimer.accepted();
                     tokio::spawn(connection::handle(stream, peer, shared.clone(), slot));
                 }
                 Err(e) => {
@@ -119,7 +122,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = sweep.tick() => shared.guards.sweep(),
+            _ = sweep.tick() => {
+                shared.guards.sweep();
+                reclaimer.tick(max - slots.available_permits());
+            }
             () = &mut stop => break,
         }
     }

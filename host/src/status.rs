@@ -124,6 +124,28 @@ fn answer(json: String, source: Arc<str>, r: &StatusResponse) -> StatusAnswer {
 /// Renders a response for a client speaking `client_protocol`. Oversized parts
 /// are dropped (favicon first, then the sample) before giving up.
 pub fn render(r: &StatusResponse, client_protocol: i32) -> Result<String, String> {
+    // Refuse what cannot fit before building anything: a plugin answering megabytes
+    // must cost a length check, not several serializations on a runtime thread
+    // (found by `adversarial::concurrent_pings_through_a_2_mib_motd_*`). The text
+    // parts alone already exceed the limit when their UTF-8 bytes exceed three
+    // times it (a UTF-16 unit takes at most three UTF-8 bytes).
+    let description_len = match &r.description {
+        Text::Plain(text) | Text::Json(text) => text.len(),
+    };
+    let text_len = description_len
+        .saturating_add(r.version_name.len())
+        .saturating_add(
+            r.players
+                .iter()
+                .flat_map(|p| p.sample.iter().take(MAX_SAMPLE))
+                .map(|s| s.name.len().saturating_add(s.id.len()))
+                .sum(),
+        );
+    if text_len > 3 * MAX_STATUS_JSON {
+        return Err(format!(
+            "response text is {text_len} bytes, over the protocol's limit"
+        ));
+    }
     let protocol = r
         .version_protocol
         .unwrap_or(if versions::is_supported(client_protocol) {

@@ -182,6 +182,23 @@ impl Router {
         }
     }
 
+    /// The router's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The router's resident memory (VmRSS from /proc), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -37,7 +37,7 @@ struct Joined {
 #[derive(Default)]
 struct State {
     joined: HashMap<String, Joined>,
-    queries: Vec<String>,
+    queries: std::collections::VecDeque<String>,
 }
 
 pub struct SessionServer {
@@ -107,7 +107,7 @@ impl SessionServer {
 
     /// Raw query strings `hasJoined` received.
     pub fn has_joined_queries(&self) -> Vec<String> {
-        self.state.lock().unwrap().queries.clone()
+        self.state.lock().unwrap().queries.iter().cloned().collect()
     }
 }
 
@@ -125,73 +125,100 @@ struct Ctx {
     has_joined_calls: Arc<AtomicUsize>,
 }
 
+/// Serves requests on one connection until the client closes it or asks to:
+/// keep-alive like Mojang's server, so a router's connection pool is exercised
+/// (and a load test measures pooled calls, as in production).
 async fn serve(mut stream: TcpStream, ctx: Ctx) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
+    loop {
+        let header_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if buf.len() > 64 * 1024 {
+                return Ok(());
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        };
+        let content_length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        while buf.len() < header_end + content_length {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        let body = buf[header_end..header_end + content_length].to_vec();
+        buf.drain(..header_end + content_length);
+        let (status, body) = respond(&ctx, &head, &body).await;
+        let reason = match status {
+            200 => "OK",
+            204 => "No Content",
+            400 => "Bad Request",
+            404 => "Not Found",
+            _ => "Internal Server Error",
+        };
+        let connection = if close { "close" } else { "keep-alive" };
+        let response = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: {connection}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).await?;
+        if close {
+            return stream.shutdown().await;
         }
-        if buf.len() > 64 * 1024 {
-            return Ok(());
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-    let content_length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < header_end + content_length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
-    let body = &buf[header_end..buf.len().min(header_end + content_length)];
+}
+
+/// Most recent `hasJoined` queries kept for assertions; bounded so a long load
+/// test does not grow the server's memory.
+const MAX_KEPT_QUERIES: usize = 10_000;
+
+async fn respond(ctx: &Ctx, head: &str, body: &[u8]) -> (u16, String) {
     let request_line = head.lines().next().unwrap_or_default();
     let mut parts = request_line.split(' ');
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (status, body) = match (method, path) {
+    match (method, path) {
         ("POST", "/session/minecraft/join") => {
             ctx.join_calls.fetch_add(1, Ordering::SeqCst);
-            join(&ctx, body)
+            join(ctx, body)
         }
         ("GET", "/session/minecraft/hasJoined") => {
             ctx.has_joined_calls.fetch_add(1, Ordering::SeqCst);
-            ctx.state.lock().unwrap().queries.push(query.to_owned());
+            {
+                let mut state = ctx.state.lock().unwrap();
+                if state.queries.len() >= MAX_KEPT_QUERIES {
+                    state.queries.pop_front();
+                }
+                state.queries.push_back(query.to_owned());
+            }
             let behavior = *ctx.behavior.lock().unwrap();
             if let Behavior::Slow(d) = behavior {
                 tokio::time::sleep(d).await;
             }
-            has_joined(&ctx, behavior, query)
+            has_joined(ctx, behavior, query)
         }
         _ => (404, String::new()),
-    };
-    let reason = match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Internal Server Error",
-    };
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    }
 }
 
 fn join(ctx: &Ctx, body: &[u8]) -> (u16, String) {

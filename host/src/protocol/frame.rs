@@ -42,7 +42,7 @@ pub enum FrameError {
     UnexpectedEof,
     /// The length prefix (or, with compression, the data length) is not a valid
     /// VarInt, negative, or zero where a packet must follow.
-    #[error("frame length: {0}")]
+    #[error("{0}")]
     Length(DecodeError),
     #[error("frame of {len} bytes exceeds the maximum {max}")]
     TooLarge { len: usize, max: usize },

@@ -2,8 +2,16 @@
 //! sandbox. Its config `mode` picks the failure; requests for the server address
 //! `ok.test` are always answered normally, so a test can show that the router
 //! replaced a failed instance and the plugin serves again.
+//!
+//! It is also a discovery plugin, for the adversarial tests of target validation:
+//! mode `bad-targets` lists a target with port 0, one with an invalid host and a
+//! valid one (`good`); `only-bad-targets` lists the two invalid ones alone. Any
+//! other mode discovers nothing.
 
-use passage_sdk::{Config, Plugin, Status, StatusRequest, StatusResponse, Text};
+use passage_sdk::{
+    Config, Discovered, Discovery, Player, Plugin, Status, StatusRequest, StatusResponse, Target,
+    TargetList, Text,
+};
 
 #[derive(Debug)]
 pub struct Misbehave {
@@ -44,6 +52,16 @@ impl Status for Misbehave {
             "decline" => None,
             "huge-motd" => answer("x".repeat(2 << 20)),
             "bad-json" => Some(StatusResponse::new(Text::Json("{not json".to_owned()))),
+            // A favicon that is not a PNG data URI, and one far too large.
+            "bad-favicon" | "huge-favicon" => {
+                let mut response = StatusResponse::new(Text::Plain("misbehave icon".to_owned()));
+                response.favicon = Some(if self.mode == "bad-favicon" {
+                    "http://example.com/icon.png".to_owned()
+                } else {
+                    format!("data:image/png;base64,{}", "A".repeat(1 << 20))
+                });
+                Some(response)
+            }
             // Tries to reach beyond the sandbox and reports what it got.
             "escape" => {
                 let fs = std::fs::read_to_string("/etc/passwd").is_ok();
@@ -68,4 +86,26 @@ impl Status for Misbehave {
     }
 }
 
+impl Discovery for Misbehave {
+    fn discover(
+        &mut self,
+        _player: &Player,
+        _known_revision: Option<u64>,
+    ) -> Result<Discovered, String> {
+        let mut targets = Vec::new();
+        if matches!(self.mode.as_str(), "bad-targets" | "only-bad-targets") {
+            targets.push(Target::new("zero-port", "10.0.0.9", 0));
+            targets.push(Target::new("bad-host", "not a host!", 25565));
+        }
+        if self.mode == "bad-targets" {
+            targets.push(Target::new("good", "10.0.0.1", 25565));
+        }
+        Ok(Discovered::Targets(TargetList {
+            revision: 1,
+            targets,
+        }))
+    }
+}
+
 passage_sdk::export_status!(Misbehave);
+passage_sdk::export_discovery!(Misbehave);

@@ -9,7 +9,7 @@ SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-gro
 # Test fixtures: built for the end-to-end tests only.
 TEST_PLUGINS := misbehave flaky-strategy
 
-.PHONY: all run test lint unit e2e plugins host wasm-target release bench loadgen clean
+.PHONY: all run test lint deny unit e2e plugins host wasm-target release bench loadgen clean
 
 all: plugins host
 
@@ -32,7 +32,21 @@ run: plugins host
 release: plugins
 	$(CARGO) build --locked --release -p passage
 
-test: lint unit e2e
+test: lint deny unit e2e
+
+# Dependency policy (deny.toml). cargo-deny is installed on first use. The
+# advisory database lives on GitHub: checked when it can be fetched, reported as
+# skipped when it cannot (these machines reach package registries only).
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	@$(CARGO) deny --version 2>/dev/null | grep -q $(CARGO_DENY_VERSION) || \
+		$(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	$(CARGO) deny --locked check licenses bans sources
+	@if $(CARGO) deny fetch db >/dev/null 2>&1; then \
+		$(CARGO) deny --locked check --disable-fetch advisories; \
+	else \
+		echo "cargo deny: advisory database unreachable (no access to github.com): advisories check skipped"; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check

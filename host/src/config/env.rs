@@ -49,6 +49,9 @@ impl Override {
 /// that the result never depends on the environment's order.
 pub fn collect(vars: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Override>, String> {
     let mut found = BTreeMap::new();
+    // Sorted too, and all of them: which ones are reported must not depend on
+    // the environment's order (found by fuzz/fuzz_targets/config.rs).
+    let mut bad = std::collections::BTreeSet::new();
     for (var, raw) in vars {
         // An empty variable counts as unset: templating tools and `${X:-}` produce
         // them, and no key needs an empty value that the file cannot give it.
@@ -67,11 +70,15 @@ pub fn collect(vars: impl IntoIterator<Item = (String, String)>) -> Result<Vec<O
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         }) {
-            return Err(format!(
+            bad.insert(format!(
                 "{var}: not a key path (PASSAGE_ then the key upper-cased, `__` between tables)"
             ));
+            continue;
         }
         found.insert(var.clone(), Override { var, path, raw });
+    }
+    if !bad.is_empty() {
+        return Err(bad.into_iter().collect::<Vec<_>>().join("\n"));
     }
     Ok(found.into_values().collect())
 }
@@ -290,6 +297,22 @@ mod tests {
         assert!(
             err.contains("PASSAGE_BIND__PORT") && err.contains("`bind` is not a table"),
             "{err}"
+        );
+    }
+
+    /// Found by `fuzz/fuzz_targets/config.rs`; input in
+    /// `fuzz/regressions/config/env-error-depends-on-variable-order` (TOML text empty,
+    /// then the variables `PASSAGE_-=1` and `PASSAGE_.=1`). `collect` promises a result
+    /// that never depends on the environment's order; it used to return the first
+    /// invalid variable in iteration order.
+    #[test]
+    fn invalid_variable_reported_does_not_depend_on_order() {
+        let forward = vars(&[("PASSAGE_-", "1"), ("PASSAGE_.", "1")]);
+        let backward: Vec<_> = forward.iter().cloned().rev().collect();
+        assert_eq!(collect(forward.clone()), collect(backward.clone()));
+        assert_eq!(
+            super::super::Config::from_sources("", forward).map(|l| l.overrides),
+            super::super::Config::from_sources("", backward).map(|l| l.overrides)
         );
     }
 }

@@ -423,7 +423,8 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Loaded, Problems> {
         let mut doc: toml::Table = text.parse().map_err(|e| Problems(vec![format!("{e}")]))?;
-        let overrides = env::collect(vars).map_err(|e| Problems(vec![e]))?;
+        let overrides =
+            env::collect(vars).map_err(|e| Problems(e.lines().map(str::to_owned).collect()))?;
         let mut from_env: BTreeMap<Vec<String>, &env::Override> = BTreeMap::new();
         let mut problems = Vec::new();
         for ov in &overrides {

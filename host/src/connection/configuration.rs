@@ -83,7 +83,8 @@ pub(super) async fn run(
     match outcome {
         Ok(target) => {
             tracing::info!(player = %player.name, target = %target.id, host = %target.host, port = target.port, "transfer");
-            store_cookies(conn, &login, &target).await?;
+            // The cookies and the Transfer leave in one write.
+            store_cookies(conn, &login, &target);
             conn.send(&Transfer {
                 host: target.host.clone(),
                 port: i32::from(target.port),
@@ -181,11 +182,7 @@ async fn offer_resource_packs(
 
 /// Stores the session cookie, and the signed authentication cookie (refreshed:
 /// new timestamp and target, everything else kept) when cookies are on.
-async fn store_cookies(
-    conn: &mut Connection,
-    login: &LoggedIn,
-    target: &Target,
-) -> Result<(), ConnectionError> {
+fn store_cookies(conn: &mut Connection, login: &LoggedIn, target: &Target) {
     let shared = conn.shared.clone();
     if let Some(secret) = &shared.cookie_secret {
         let now = super::login::unix_now();
@@ -202,21 +199,17 @@ async fn store_cookies(
             },
         };
         match sign_auth_cookie(secret, &cookie) {
-            Ok(payload) => {
-                conn.send(&StoreCookie {
-                    key: AUTH_COOKIE.to_owned(),
-                    payload,
-                })
-                .await?
-            }
+            Ok(payload) => conn.queue(&StoreCookie {
+                key: AUTH_COOKIE.to_owned(),
+                payload,
+            }),
             Err(e) => tracing::warn!("not storing the auth cookie: {e}"),
         }
     }
-    conn.send(&StoreCookie {
+    conn.queue(&StoreCookie {
         key: SESSION_COOKIE.to_owned(),
         payload: login.session.encode(),
-    })
-    .await
+    });
 }
 
 /// Runs routing while answering the client: keep-alives go out every few

@@ -99,7 +99,8 @@ pub(super) async fn run(
 
     let threshold = conn.shared.config.compression_threshold;
     if threshold >= 0 {
-        conn.send(&SetCompression { threshold }).await?;
+        // Queued: it leaves with Login Success, encoded before compression is on.
+        conn.queue(&SetCompression { threshold });
         conn.writer.enable_compression(threshold);
         conn.reader.enable_compression(threshold);
     }
@@ -146,11 +147,11 @@ async fn request_cookies(
     deadline: Instant,
 ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ConnectionError> {
     for key in [AUTH_COOKIE, SESSION_COOKIE] {
-        conn.send(&CookieRequest {
+        conn.queue(&CookieRequest {
             key: key.to_owned(),
-        })
-        .await?;
+        });
     }
+    conn.flush().await?;
     let (mut auth, mut session) = (None, None);
     let mut answered = 0;
     while answered < 2 {

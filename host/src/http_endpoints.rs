@@ -2,7 +2,6 @@
 //! `/healthz` (the process is up) and `/readyz` (serving players, not draining).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -20,32 +19,28 @@ use crate::metrics::metrics;
 /// long is cut off, so idle sockets cannot pile up.
 const HEADER_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Serves until `stop` completes. Each connection is its own task; a failing one
-/// (reset, slow headers) is dropped without a log line above debug.
-pub async fn serve(listener: TcpListener, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
+/// Serves for as long as the runtime runs. Each connection is its own task; a
+/// failing one (reset, slow headers) is dropped without a log line above debug.
+pub async fn serve(listener: TcpListener) {
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(async move {
-                        let result = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(HEADER_DEADLINE)
-                            .keep_alive(false)
-                            .serve_connection(TokioIo::new(stream), service_fn(respond))
-                            .await;
-                        if let Err(e) = result {
-                            tracing::debug!("metrics endpoint connection: {e}");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("metrics endpoint accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut stop => return,
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(async move {
+                    let result = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_DEADLINE)
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), service_fn(respond))
+                        .await;
+                    if let Err(e) = result {
+                        tracing::debug!("metrics endpoint connection: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("metrics endpoint accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }

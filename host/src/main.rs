@@ -199,9 +199,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )?;
     let guards = server::Guards::new(&config)?;
     // The operator endpoint first: /healthz answers while the rest starts, and
-    // /readyz says "not ready" until the listener is up.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(addr) = config.metrics.addr().filter(|_| !config.metrics.disabled()) {
+    // /readyz says "not ready" until the listener is up. It serves until the
+    // process exits, so it keeps answering (unready) during the drain.
+    if let Some(addr) = config.metrics.addr() {
         let metrics_listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("metrics.bind: cannot listen on {addr}"))?;
@@ -209,13 +209,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "metrics on http://{}/metrics",
             metrics_listener.local_addr()?
         );
-        let mut stopped = stop_rx.clone();
-        tokio::spawn(passage::http_endpoints::serve(
-            metrics_listener,
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        ));
+        tokio::spawn(passage::http_endpoints::serve(metrics_listener));
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -258,8 +252,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(server::serve(listener, shared, shutdown_signal()))
         .await
         .context("the accept loop failed")?;
-    let _ = stop_tx.send(true);
-    drop(stop_rx);
     Ok(())
 }
 

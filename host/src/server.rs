@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -91,8 +90,7 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
     let max = shared.config.limits.max_connections;
     let slots = Arc::new(Semaphore::new(max));
-    let started = Instant::now();
-    let last_cap_warning = AtomicU64::new(0);
+    let mut last_cap_warning: Option<Instant> = None;
     let mut reclaimer = crate::memory::Reclaimer::default();
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -105,10 +103,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
                     // costs one accept and one close each.
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         metrics().rejected("max_connections");
-                        let now = started.elapsed().as_secs();
-                        let last = last_cap_warning.load(Ordering::Relaxed);
-                        if last == 0 || now >= last + CAP_WARNING_EVERY.as_secs() {
-                            last_cap_warning.store(now.max(1), Ordering::Relaxed);
+                        if last_cap_warning.is_none_or(|t| t.elapsed() >= CAP_WARNING_EVERY) {
+                            last_cap_warning = Some(Instant::now());
                             tracing::warn!(%peer, max, "connection cap reached (limits.max_connections): closing new connections");
                         }
                         drop(stream);

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::net::rate_limit::{MAX_RATE, MIN_RATE};
+
 /// Everything Passage can be told. Every field has a default, so no file is needed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -601,9 +603,10 @@ impl Config {
                 l.login_burst,
             ),
         ] {
-            if !(rate == 0.0 || (0.001..=1_000_000.0).contains(&rate)) {
+            // The limiter's own bounds, so the check and the limiter cannot disagree.
+            if !(rate == 0.0 || (MIN_RATE..=MAX_RATE).contains(&rate)) {
                 problems.push(format!(
-                    "{key}: must be 0 (no limit) or between 0.001 and 1000000"
+                    "{key}: must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE}"
                 ));
             }
             if rate > 0.0 && burst == 0 {

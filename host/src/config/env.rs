@@ -149,6 +149,28 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> Result<Vec<String>, String
     let (last, tables) = path
         .split_last()
         .ok_or_else(|| format!("{}: empty key", ov.var))?;
+    let table = table_mut(doc, tables).map_err(|depth| {
+        format!(
+            "{}: `{}` is not a table, so it has no key `{}`",
+            ov.var,
+            path[..=depth].join("."),
+            path[depth + 1]
+        )
+    })?;
+    let value = match table.get(last) {
+        Some(toml::Value::String(_)) => toml::Value::String(ov.raw.clone()),
+        _ => literal(&ov.raw),
+    };
+    table.insert(last.clone(), value);
+    Ok(path)
+}
+
+/// The table at the path `tables` inside `doc`, creating missing ones on the way;
+/// `Err(depth)` when the segment at `depth` holds a value that is not a table.
+pub fn table_mut<'a>(
+    doc: &'a mut toml::Table,
+    tables: &[String],
+) -> Result<&'a mut toml::Table, usize> {
     let mut table = doc;
     for (depth, segment) in tables.iter().enumerate() {
         let entry = table
@@ -156,22 +178,10 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> Result<Vec<String>, String
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         table = match entry {
             toml::Value::Table(t) => t,
-            _ => {
-                return Err(format!(
-                    "{}: `{}` is not a table, so it has no key `{}`",
-                    ov.var,
-                    path[..=depth].join("."),
-                    path[depth + 1]
-                ));
-            }
+            _ => return Err(depth),
         };
     }
-    let value = match table.get(last) {
-        Some(toml::Value::String(_)) => toml::Value::String(ov.raw.clone()),
-        _ => literal(&ov.raw),
-    };
-    table.insert(last.clone(), value);
-    Ok(path)
+    Ok(table)
 }
 
 /// The value at `path`, if any.

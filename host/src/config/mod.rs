@@ -693,17 +693,9 @@ fn set_leaf(doc: &mut toml::Table, path: &[String], value: toml::Value) {
     let Some((last, tables)) = path.split_last() else {
         return;
     };
-    let mut table = doc;
-    for segment in tables {
-        let entry = table
-            .entry(segment.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(inner) = entry else {
-            return;
-        };
-        table = inner;
+    if let Ok(table) = env::table_mut(doc, tables) {
+        table.insert(last.clone(), value);
     }
-    table.insert(last.clone(), value);
 }
 
 /// Plugin names come from file names and appear in logs and config keys.

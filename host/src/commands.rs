@@ -69,29 +69,29 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
     }
 
     let dir = &config.plugin_runtime.dir;
-    let mut plugin_names = Vec::new();
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "wasm")
-                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-                {
-                    plugin_names.push(stem.to_owned());
-                }
-            }
-            if plugin_names.is_empty() {
+    // The same listing the router loads from, so a file name it would refuse is
+    // reported here too.
+    let listing = std::fs::metadata(dir)
+        .map_err(|e| format!("plugin_runtime.dir: cannot read {}: {e}", dir.display()))
+        .and_then(|_| {
+            crate::plugins::registry::wasm_files(dir)
+                .map_err(|e| format!("plugin_runtime.dir: {e:#}"))
+        });
+    let plugin_names: Vec<String> = match listing {
+        Ok(files) => {
+            if files.is_empty() {
                 report.warnings.push(format!(
                     "plugin_runtime.dir: no *.wasm in {}: status answers the fallback and no player can be routed",
                     dir.display()
                 ));
             }
+            files.into_iter().map(|(name, _)| name).collect()
         }
-        Err(e) => report.errors.push(format!(
-            "plugin_runtime.dir: cannot read {}: {e}",
-            dir.display()
-        )),
-    }
+        Err(e) => {
+            report.errors.push(e);
+            Vec::new()
+        }
+    };
     for name in config.plugins.keys() {
         if !plugin_names.iter().any(|p| p == name) {
             report.warnings.push(format!(

@@ -101,7 +101,7 @@ impl Plugins {
 
 /// `(name, path)` of every `*.wasm` directly in `dir`, sorted by name. A missing
 /// directory is an empty one (with a warning): the router still answers pings.
-fn wasm_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

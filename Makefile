@@ -7,7 +7,7 @@ PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 # Plugins we ship: built into plugins/<name>.wasm, where the router loads them.
 SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-groups
 # Test fixtures: built for the end-to-end tests only.
-TEST_PLUGINS := misbehave flaky-strategy
+TEST_PLUGINS := misbehave flaky-strategy reserving-router
 
 .PHONY: all run test lint deny unit e2e plugins host wasm-target release bench loadgen clean
 

@@ -38,6 +38,9 @@ fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) ->
             call_timeout: Duration::from_secs(5),
             memory_limit: 256 << 20,
             max_instances: 1,
+            http_allow: Vec::new(),
+            failure_threshold: 3,
+            max_backoff: Duration::from_secs(60),
         },
     )
     .expect("plugin links")

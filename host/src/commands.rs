@@ -1,5 +1,5 @@
-//! The operator subcommands other than running the router: `config check` and
-//! `secret generate`. They print for people and return an exit code.
+//! The operator subcommands other than running the router: `config check`,
+//! `secret generate`, `plugins` and `plugin check`. They print for people.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -147,6 +147,156 @@ pub fn generate_secret(path: &Path, force: bool) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// `passage plugin check FILE`: loads one `.wasm` exactly as the router would,
+/// with its table from the configuration, and describes it. `Err` says why it
+/// would be refused.
+pub async fn check_plugin(file: &Path, config: &Config) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|n| crate::config::is_plugin_name(n))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: a plugin file is named <name>.wasm, the name using only a-z, 0-9, `-` and `_`",
+                file.display()
+            )
+        })?;
+    let runtime = std::sync::Arc::new(crate::plugins::Runtime::new(
+        config.plugin_runtime.cache_dir(),
+    )?);
+    let started = std::time::Instant::now();
+    let loaded = crate::plugins::registry::load_one(runtime.clone(), config, name, file).await?;
+    let mut out = String::new();
+    let roles: Vec<String> = loaded.roles.iter().map(|r| r.to_string()).collect();
+    let l = &loaded.limits;
+    let _ = writeln!(out, "plugin:    {name} ({})", file.display());
+    let _ = writeln!(
+        out,
+        "size:      {} bytes, sha256 {}",
+        loaded.size, loaded.sha256
+    );
+    let _ = writeln!(out, "contract:  passage:plugin@{}", loaded.contract);
+    let _ = writeln!(out, "roles:     {}", roles.join(", "));
+    let _ = writeln!(
+        out,
+        "limits:    deadline {} ms, memory {} MiB, {} instances",
+        l.call_timeout.as_millis(),
+        l.memory_limit >> 20,
+        l.max_instances
+    );
+    let http = if l.http_allow.is_empty() {
+        "none".to_owned()
+    } else {
+        l.http_allow.join(", ")
+    };
+    let _ = writeln!(out, "http:      {http}");
+    let imports = loaded.imports(runtime.engine());
+    let wants_http = imports.iter().any(|i| i.starts_with("wasi:http/"));
+    let _ = writeln!(out, "imports:   {}", imports.join(", "));
+    if wants_http && l.http_allow.is_empty() {
+        let _ = writeln!(
+            out,
+            "note:      it imports wasi:http but plugin_runtime.grants.{name}.http_allow is empty: every request it makes will be denied"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "ok:        compiled, linked and configured in {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(out)
+}
+
+/// `passage plugins`: the running router's plugins, from its `/plugins` endpoint.
+pub async fn fetch_plugins(addr: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
+    let url = format!("http://{addr}/plugins");
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the router at {url}: {e}"))?;
+    if !response.status().is_success() {
+        anyhow::bail!("{url} answered {}", response.status());
+    }
+    Ok(serde_json::from_slice(&response.bytes().await?)?)
+}
+
+/// A table of what `/plugins` returned, one line per plugin role.
+pub fn render_plugins(json: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut rows = vec![
+        [
+            "NAME",
+            "ROLE",
+            "CONTRACT",
+            "DEADLINE",
+            "MEMORY",
+            "INSTANCES",
+            "HTTP",
+            "CALLS",
+            "HEALTH",
+        ]
+        .map(str::to_owned),
+    ];
+    for p in json["plugins"].as_array().into_iter().flatten() {
+        let http: Vec<&str> = p["capabilities"]["http_allow"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str())
+            .collect();
+        for role in p["roles"].as_array().into_iter().flatten() {
+            let h = &role["health"];
+            let health = match h["state"].as_str() {
+                Some("healthy") => "healthy".to_owned(),
+                Some("failing") => format!(
+                    "failing ({} in a row: {})",
+                    h["in_a_row"],
+                    h["last_error"].as_str().unwrap_or("")
+                ),
+                Some("unhealthy") => format!(
+                    "UNHEALTHY, retry in {} ms ({} in a row: {})",
+                    h["retry_in_ms"],
+                    h["in_a_row"],
+                    h["last_error"].as_str().unwrap_or("")
+                ),
+                _ => "?".to_owned(),
+            };
+            rows.push([
+                p["name"].as_str().unwrap_or("?").to_owned(),
+                role["role"].as_str().unwrap_or("?").to_owned(),
+                p["contract"].as_str().unwrap_or("?").to_owned(),
+                format!("{}ms", p["limits"]["call_timeout_ms"]),
+                format!("{}MiB", p["limits"]["memory_limit_mib"]),
+                p["limits"]["max_instances"].to_string(),
+                if http.is_empty() {
+                    "-".to_owned()
+                } else {
+                    http.join(",")
+                },
+                format!("{}/{} failed", role["calls"], role["failures"]),
+                health,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..9)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("plugin set generation {}\n", json["generation"]);
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
 }
 
 #[cfg(test)]

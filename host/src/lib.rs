@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod net;
 pub mod plugins;
 pub mod protocol;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod status;

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use passage::config::{Config, LogFormat};
-use passage::{plugins, server, status};
+use passage::reload::{Active, Live, Reloader};
+use passage::{plugins, server};
 
 /// A Minecraft transfer router whose routing logic lives in WebAssembly plugins.
 ///
@@ -34,6 +35,36 @@ enum Command {
     /// Work with the shared auth secret.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// List the running router's plugins: role, contract version, limits,
+    /// capabilities and health (from its /plugins endpoint on `metrics.bind`).
+    Plugins {
+        /// Configuration file, to find `metrics.bind`.
+        #[arg(long, short, env = "PASSAGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The router's metrics address, overriding the configuration's.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with one plugin file.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load a `.wasm` exactly as the router would (compile, check it implements
+    /// the contract, link it, call `configure` with its table from the
+    /// configuration) without starting the router. Exit code 0 when it would
+    /// load, 1 otherwise.
+    Check {
+        file: PathBuf,
+        /// Configuration file holding the plugin's table and grants.
+        #[arg(long, short, env = "PASSAGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,7 +92,7 @@ enum SecretCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct RunArgs {
     /// Configuration file (TOML). Without one, every setting has its default.
     /// PASSAGE_<KEY> environment variables override it (see the example config).
@@ -99,6 +130,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Some(Command::Plugins {
+            config,
+            admin,
+            json,
+        }) => list_plugins(config, admin, json),
+        Some(Command::Plugin(PluginCommand::Check { file, config })) => check_plugin(&file, config),
         Some(Command::Secret(SecretCommand::Generate { path, force })) => {
             match passage::commands::generate_secret(&path, force) {
                 Ok(()) => {
@@ -115,6 +152,75 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn list_plugins(config: Option<PathBuf>, admin: Option<SocketAddr>, json: bool) -> ExitCode {
+    let addr = match admin {
+        Some(addr) => addr,
+        None => {
+            let config = match Config::load(config.as_deref(), environment()) {
+                Ok(loaded) => loaded.config,
+                Err(e) => {
+                    eprintln!("passage: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Some(mut addr) = config.metrics.addr() else {
+                eprintln!(
+                    "passage: metrics.bind is off, so the router has no endpoint to ask; give --admin"
+                );
+                return ExitCode::from(2);
+            };
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            addr
+        }
+    };
+    let answer =
+        match current_thread().and_then(|rt| rt.block_on(passage::commands::fetch_plugins(addr))) {
+            Ok(answer) => answer,
+            Err(e) => {
+                eprintln!("passage: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+    if json {
+        println!("{answer:#}");
+    } else {
+        print!("{}", passage::commands::render_plugins(&answer));
+    }
+    ExitCode::SUCCESS
+}
+
+fn check_plugin(file: &std::path::Path, config: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(config.as_deref(), environment()) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            eprintln!("passage: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Plugin log lines (and the compile time) go to stderr, the report to stdout.
+    init_logging(&config);
+    match current_thread()
+        .and_then(|rt| rt.block_on(passage::commands::check_plugin(file, &config)))
+    {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("refused: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run_router(args: &RunArgs) -> ExitCode {
@@ -136,7 +242,7 @@ fn run_router(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, args.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -183,11 +289,16 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     let runtime = Arc::new(plugins::Runtime::new(config.plugin_runtime.cache_dir())?);
-    let plugins = Arc::new(plugins::Plugins::load(runtime, &config).await?);
+    let plugins = Arc::new(plugins::Plugins::load(runtime.clone(), &config).await?);
     tracing::info!(count = plugins.count(), dir = %config.plugin_runtime.dir.display(), "plugins ready");
-    let status = status::StatusService::new(plugins.clone(), &config.status)?;
+    if plugins.discovery.is_empty() || plugins.strategy.is_empty() {
+        tracing::warn!(
+            "no discovery or no strategy plugin loaded: players cannot be routed and will be told no server is available"
+        );
+    }
+    let live = Arc::new(Live::new(Active::new(plugins, &config, 0)?));
     // RSA key generation takes a moment: once at start-up, never on a login.
     let server_key = tokio::task::spawn_blocking(passage::crypto::ServerKey::generate)
         .await
@@ -209,7 +320,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "metrics on http://{}/metrics",
             metrics_listener.local_addr()?
         );
-        tokio::spawn(passage::http_endpoints::serve(metrics_listener));
+        tokio::spawn(passage::http_endpoints::serve(
+            metrics_listener,
+            Some(live.clone()),
+        ));
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -225,19 +339,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
             None
         }
     };
-    if plugins.discovery.is_empty() || plugins.strategy.is_empty() {
-        tracing::warn!(
-            "no discovery or no strategy plugin loaded: players cannot be routed and will be told no server is available"
-        );
-    }
-    let router =
-        passage::routing::Router::new(plugins.clone(), config.routing.strategy.as_deref())?;
+    let reloader = Reloader::new(
+        runtime,
+        live.clone(),
+        config.clone(),
+        args.config.clone(),
+        Box::new(move || load_config(&args)),
+    );
+    reloader.spawn();
     let shared = Arc::new(server::Shared {
         config,
-        status,
+        live,
         server_key,
         session,
-        router,
         messages,
         cookie_secret,
         guards,

@@ -48,6 +48,8 @@ pub struct Metrics {
     plugin_calls: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
     plugin_traps: Family<PluginLabels, Counter>,
     plugin_deadlines: Family<PluginLabels, Counter>,
+    plugin_unhealthy: Family<PluginLabels, Gauge>,
+    plugin_reloads: Family<Labels1, Counter>,
     ready: Gauge,
 }
 
@@ -74,6 +76,8 @@ impl Metrics {
             plugin_calls: Family::new_with_constructor(latency),
             plugin_traps: Family::default(),
             plugin_deadlines: Family::default(),
+            plugin_unhealthy: Family::default(),
+            plugin_reloads: Family::default(),
             ready: Gauge::default(),
         };
         registry.register(
@@ -140,6 +144,16 @@ impl Metrics {
             "plugin_deadline_hits",
             "Plugin calls stopped at their deadline",
             m.plugin_deadlines.clone(),
+        );
+        registry.register(
+            "plugin_unhealthy",
+            "1 while a plugin backs off after repeated failures (not called)",
+            m.plugin_unhealthy.clone(),
+        );
+        registry.register(
+            "plugin_reloads",
+            "Plugin set reloads by outcome: applied, partial (some files refused), refused",
+            m.plugin_reloads.clone(),
         );
         registry.register(
             "ready",
@@ -217,6 +231,18 @@ impl Metrics {
     pub fn plugin_deadline(&self, plugin: &str) {
         self.plugin_deadlines
             .get_or_create(&[("plugin", plugin.to_owned())])
+            .inc();
+    }
+
+    pub fn plugin_unhealthy(&self, plugin: &str, unhealthy: bool) {
+        self.plugin_unhealthy
+            .get_or_create(&[("plugin", plugin.to_owned())])
+            .set(i64::from(unhealthy));
+    }
+
+    pub fn plugin_reload(&self, outcome: &'static str) {
+        self.plugin_reloads
+            .get_or_create(&[("outcome", outcome)])
             .inc();
     }
 

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::config::Routing;
 use crate::plugins::bindings::{Discovered, Player, Target};
-use crate::plugins::{PluginError, Plugins, TargetSet};
+use crate::plugins::{PluginError, PluginPool, Plugins, TargetSet};
 
 /// Why no backend was chosen. Each maps to a message for the player.
 #[derive(Debug, thiserror::Error)]
@@ -57,38 +58,61 @@ struct State {
 
 pub struct Router {
     plugins: Arc<Plugins>,
-    /// Index of the strategy plugin in use.
+    /// Index of the strategy plugin for hosts no pattern matches.
     strategy: Option<usize>,
+    /// `(pattern, strategy index)`, most specific pattern first.
+    hosts: Vec<(String, usize)>,
+    /// Index of the strategy used when the chosen one fails.
+    fallback: Option<usize>,
     state: Mutex<State>,
 }
 
 impl Router {
-    /// `strategy` names the strategy plugin (`routing.strategy`); without a name,
-    /// the only loaded one is used. Several without a name is an error, so the
-    /// choice never depends on file names sorting.
-    pub fn new(plugins: Arc<Plugins>, strategy: Option<&str>) -> anyhow::Result<Router> {
+    /// `routing.strategy` names the strategy plugin; without a name, the only loaded
+    /// one is used. Several without a name is an error, so the choice never depends
+    /// on file names sorting. Every plugin `routing` names must be loaded.
+    pub fn new(plugins: Arc<Plugins>, routing: &Routing) -> anyhow::Result<Router> {
         let names: Vec<&str> = plugins.strategy.iter().map(|p| p.name()).collect();
-        let strategy = match strategy {
-            Some(name) => Some(names.iter().position(|n| *n == name).ok_or_else(|| {
+        let find = |key: &str, name: &str| {
+            names.iter().position(|n| *n == name).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "routing.strategy: no strategy plugin named `{name}` is loaded (loaded: {})",
+                    "{key}: no strategy plugin named `{name}` is loaded (loaded: {})",
                     if names.is_empty() {
                         "none".to_owned()
                     } else {
                         names.join(", ")
                     }
                 )
-            })?),
-            None if names.len() > 1 => anyhow::bail!(
+            })
+        };
+        let strategy = match routing.strategy.as_deref() {
+            Some(name) => Some(find("routing.strategy", name)?),
+            None if names.len() > 1 && routing.hosts.is_empty() => anyhow::bail!(
                 "several strategy plugins are loaded ({}): choose one with routing.strategy",
                 names.join(", ")
             ),
+            None if names.len() > 1 => None,
             None => (!names.is_empty()).then_some(0),
+        };
+        let mut hosts = Vec::new();
+        for (pattern, name) in &routing.hosts {
+            hosts.push((
+                pattern.clone(),
+                find(&format!("routing.hosts.\"{pattern}\""), name)?,
+            ));
+        }
+        // Exact names before wildcards, longer (more specific) patterns first.
+        hosts.sort_by_key(|(p, _)| (p.starts_with("*."), std::cmp::Reverse(p.len())));
+        let fallback = match routing.fallback_strategy.as_deref() {
+            Some(name) => Some(find("routing.fallback_strategy", name)?),
+            None => None,
         };
         let n = plugins.discovery.len();
         Ok(Router {
             plugins,
             strategy,
+            hosts,
+            fallback,
             state: Mutex::new(State {
                 per_plugin: vec![None; n],
                 merged: Arc::new(MergedSet {
@@ -104,38 +128,51 @@ impl Router {
         })
     }
 
+    /// The strategy serving a handshake host name.
+    fn strategy_for(&self, server_address: &str) -> Option<&Arc<PluginPool>> {
+        let chosen = self
+            .hosts
+            .iter()
+            .find(|(pattern, _)| host_matches(pattern, server_address))
+            .map(|(_, i)| *i)
+            .or(self.strategy);
+        chosen.and_then(|i| self.plugins.strategy.get(i))
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Asks the discovery plugins, then the strategy, for this player's backend.
+    /// When the strategy fails and a fallback strategy is configured, the fallback
+    /// chooses instead.
     pub async fn route(&self, player: &Player) -> Result<Target, RouteError> {
         if self.plugins.discovery.is_empty() {
             return Err(RouteError::NoDiscovery);
         }
-        let Some(strategy) = self.strategy.and_then(|i| self.plugins.strategy.get(i)) else {
+        let Some(strategy) = self.strategy_for(&player.server_address) else {
             return Err(RouteError::NoStrategy);
         };
         let merged = self.discover(player).await?;
         if merged.set.targets.is_empty() {
             return Err(RouteError::NoTargets);
         }
-        let chosen = strategy
-            .select(&merged.set, player)
-            .await
-            .map_err(|error| RouteError::Plugin {
-                plugin: strategy.name().to_owned(),
-                error,
-            })?;
-        let Some(id) = chosen else {
-            return Err(RouteError::NoChoice(strategy.name().to_owned()));
-        };
-        match merged.by_id.get(&id) {
-            Some(&i) => Ok(merged.set.targets[i].clone()),
-            None => Err(RouteError::UnknownTarget {
-                plugin: strategy.name().to_owned(),
-                id: truncate(&id, 64),
-            }),
+        let result = select(strategy, &merged, player).await;
+        match (
+            &result,
+            self.fallback.and_then(|i| self.plugins.strategy.get(i)),
+        ) {
+            (Err(e), Some(fallback))
+                if e.is_plugin_failure() && !Arc::ptr_eq(fallback, strategy) =>
+            {
+                tracing::warn!(
+                    plugin = strategy.name(),
+                    fallback = fallback.name(),
+                    "strategy failed ({e}); the fallback strategy chooses"
+                );
+                select(fallback, &merged, player).await
+            }
+            _ => result,
         }
     }
 
@@ -192,6 +229,48 @@ impl Router {
         }
         Ok(state.merged.clone())
     }
+}
+
+async fn select(
+    strategy: &PluginPool,
+    merged: &MergedSet,
+    player: &Player,
+) -> Result<Target, RouteError> {
+    let chosen = strategy
+        .select(&merged.set, player)
+        .await
+        .map_err(|error| RouteError::Plugin {
+            plugin: strategy.name().to_owned(),
+            error,
+        })?;
+    let Some(id) = chosen else {
+        return Err(RouteError::NoChoice(strategy.name().to_owned()));
+    };
+    match merged.by_id.get(&id) {
+        Some(&i) => Ok(merged.set.targets[i].clone()),
+        None => Err(RouteError::UnknownTarget {
+            plugin: strategy.name().to_owned(),
+            id: truncate(&id, 64),
+        }),
+    }
+}
+
+/// Whether a `routing.hosts` pattern matches a handshake host name (already
+/// lower-cased by the handshake): exactly, or `*.example.com` for any subdomain
+/// of example.com (not example.com itself).
+fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+        None => pattern == host,
+    }
+}
+
+/// A `routing.hosts` key: a lower-case host name, optionally `*.` before it.
+pub fn valid_host_pattern(pattern: &str) -> bool {
+    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
+    valid_host(name) && !name.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// Concatenates the plugins' lists in plugin order; a duplicate id keeps the
@@ -279,6 +358,21 @@ mod tests {
             port,
             metadata: vec![],
         }
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("play.example.com", "play.example.com"));
+        assert!(!host_matches("play.example.com", "eu.play.example.com"));
+        assert!(host_matches("*.example.com", "eu.example.com"));
+        assert!(host_matches("*.example.com", "a.b.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "badexample.com"));
+        assert!(valid_host_pattern("*.example.com"));
+        assert!(valid_host_pattern("eu.example.com"));
+        assert!(!valid_host_pattern("*example.com"));
+        assert!(!valid_host_pattern("EU.example.com"));
+        assert!(!valid_host_pattern("a.*.example.com"));
     }
 
     #[test]

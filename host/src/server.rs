@@ -17,17 +17,18 @@ use crate::l10n::Messages;
 use crate::metrics::metrics;
 use crate::net::rate_limit::RateLimiter;
 use crate::net::trusted_networks::TrustedNetworks;
-use crate::routing::Router;
-use crate::status::StatusService;
+use crate::reload::Live;
 
 /// Services every connection shares.
 pub struct Shared {
+    /// The configuration read at start-up. Its plugin, routing and status sections
+    /// may since have been reloaded: those live in `live`.
     pub config: Config,
-    pub status: StatusService,
+    /// The plugins in use, with the router and status service built on them.
+    pub live: Arc<Live>,
     /// Generated at start-up, never on a player's login.
     pub server_key: ServerKey,
     pub session: SessionServer,
-    pub router: Router,
     pub messages: Messages,
     /// Signs and checks `passage:authentication`; `None` turns cookies off.
     pub cookie_secret: Option<CookieSecret>,

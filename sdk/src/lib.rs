@@ -1,8 +1,8 @@
 //! Write Passage routing plugins in Rust.
 //!
 //! A plugin is a type that implements [`Plugin`] (how it is built from its config
-//! table) and one role trait: [`Status`], [`Discovery`] or [`Strategy`]. One macro
-//! exports it as a WebAssembly component for `wasm32-wasip2`:
+//! table) and one role trait: [`Status`], [`Discovery`], [`Strategy`] or [`Router`].
+//! One macro exports it as a WebAssembly component for `wasm32-wasip2`:
 //!
 //! ```ignore
 //! use passage_sdk::{Config, Plugin, Status, StatusRequest, StatusResponse, Text};
@@ -26,6 +26,23 @@
 //!
 //! The host calls a plugin's exports one at a time on each instance, so the plugin's
 //! state needs no locking: every trait method gets `&mut self`.
+//!
+//! # Contract versions
+//!
+//! Each role is exported with the contract version that introduced it, so a plugin
+//! built with this SDK loads in every router that knows its roles:
+//!
+//! | trait | macro | component exports |
+//! |---|---|---|
+//! | [`Status`] | [`export_status!`] | `passage:plugin/status@0.1.0` |
+//! | [`Discovery`] | [`export_discovery!`] | `passage:plugin/discovery@0.1.0` |
+//! | [`Strategy`] | [`export_strategy!`] | `passage:plugin/strategy@0.1.0` |
+//! | [`Router`] | [`export_router!`] | `passage:plugin/router@0.2.0` (needs a router that knows 0.2.0) |
+//!
+//! [`Player`] and [`Target`] are one type whatever the version: the 0.2.0 bindings
+//! reuse the 0.1.0 ones (their WIT records are identical). [`log`] writes through the
+//! `log` import of the version the instance's role comes from, so a router plugin
+//! imports `passage:plugin/log@0.2.0` and the others `passage:plugin/log@0.1.0`.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
@@ -71,10 +88,29 @@ pub mod bindings {
             },
         });
     }
+
+    /// Contract 0.2.0, router role. `types@0.2.0` is the same records as
+    /// `types@0.1.0`, so the 0.1.0 Rust types serve both (lifting and lowering go
+    /// field by field; nothing names the interface). `log@0.2.0` is generated, not
+    /// mapped: an imported function is linked by its interface's name, and a router
+    /// component must import `passage:plugin/log@0.2.0`, as its world says.
+    pub mod router {
+        wit_bindgen::generate!({
+            world: "router-plugin",
+            path: "../wit/0.2.0",
+            default_bindings_module: "passage_sdk::bindings::router",
+            pub_export_macro: true,
+            export_macro_name: "export_router_world",
+            with: {
+                "passage:plugin/types@0.2.0": crate::bindings::discovery::passage::plugin::types,
+            },
+        });
+    }
 }
 
 pub use bindings::discovery::exports::passage::plugin::discovery::{Discovered, TargetList};
 pub use bindings::discovery::passage::plugin::types::{Player, Target};
+pub use bindings::router::exports::passage::plugin::router::Routed;
 pub use bindings::status::exports::passage::plugin::status::{
     PlayerSample, Players, StatusRequest, StatusResponse, Text,
 };
@@ -187,6 +223,27 @@ pub trait Strategy: Plugin {
     fn select(&mut self, player: &Player, targets: &[Target]) -> Result<Option<String>, String>;
 }
 
+/// The router role (contract 0.2.0): discovery and strategy in one call, for
+/// backends where choosing a target must also claim it (a game-server allocator, a
+/// lobby with a fixed number of seats). A router takes the place of the discovery
+/// and strategy plugins for the logins it serves.
+///
+/// Reservations live in the instance that made them: the host calls
+/// [`release`](Router::release) on that same instance, and not at all once it has
+/// replaced that instance (after a panic or a missed deadline; the new instance is
+/// built with [`Plugin::new`] and starts with nothing reserved). Each instance has
+/// its own memory, so capacity counted in memory is counted per instance.
+pub trait Router: Plugin {
+    /// The target for this player: [`Routed::to`], or [`Routed::reserved`] when you
+    /// claimed it for them. `None` when no target suits this player (all are full).
+    fn route(&mut self, player: &Player) -> Result<Option<Routed>, String>;
+
+    /// The host could not use a reservation [`route`](Router::route) returned (the
+    /// player left, or the transfer could not be sent): free it. Called at most once
+    /// per reservation. A reservation never released was used.
+    fn release(&mut self, _reservation: &str) {}
+}
+
 impl Player {
     /// A typical player, for plugin unit tests: `Steve`, 1.21.1, `play.example.com`.
     pub fn example() -> Player {
@@ -235,6 +292,25 @@ impl Target {
     }
 }
 
+impl Routed {
+    /// A target, with nothing reserved.
+    pub fn to(target: Target) -> Routed {
+        Routed {
+            target,
+            reservation: None,
+        }
+    }
+
+    /// A target reserved for this player; `reservation` comes back to
+    /// [`Router::release`] if the host cannot use it.
+    pub fn reserved(target: Target, reservation: impl Into<String>) -> Routed {
+        Routed {
+            target,
+            reservation: Some(reservation.into()),
+        }
+    }
+}
+
 impl StatusResponse {
     /// A response with this description, the router's default version text, and no
     /// player count.
@@ -250,24 +326,46 @@ impl StatusResponse {
     }
 }
 
+
 /// Writing to the router's log. The host tags every line with the plugin's name.
+///
+/// Natively (a plugin's unit tests) there is no host: lines go to stderr.
 pub mod log {
-    use crate::bindings::discovery::passage::plugin::log::{Level, log};
+    use std::cell::Cell;
+
+    use crate::bindings::discovery::passage::plugin::log::Level;
+
+    /// A `log` import: 0.1.0's, or 0.2.0's for a router.
+    pub(crate) type Sink = fn(Level, &str);
+
+    thread_local! {
+        /// Set by the export macro's `configure`, before `Plugin::new` runs. Only
+        /// the macros name an import, so a component imports the `log` of the
+        /// contract version its roles come from, and not the other one.
+        pub(crate) static SINK: Cell<Option<Sink>> = const { Cell::new(None) };
+    }
+
+    fn write(level: Level, message: &str) {
+        match SINK.with(Cell::get) {
+            Some(sink) => sink(level, message),
+            None => eprintln!("{level:?}: {message}"),
+        }
+    }
 
     pub fn trace(message: &str) {
-        log(Level::Trace, message)
+        write(Level::Trace, message)
     }
     pub fn debug(message: &str) {
-        log(Level::Debug, message)
+        write(Level::Debug, message)
     }
     pub fn info(message: &str) {
-        log(Level::Info, message)
+        write(Level::Info, message)
     }
     pub fn warn(message: &str) {
-        log(Level::Warn, message)
+        write(Level::Warn, message)
     }
     pub fn error(message: &str) {
-        log(Level::Error, message)
+        write(Level::Error, message)
     }
 }
 
@@ -278,6 +376,34 @@ pub mod rt {
     use super::*;
 
     pub type Slot<T> = RefCell<Option<T>>;
+
+    /// Log through `passage:plugin/log@0.1.0` (status, discovery, strategy).
+    pub fn log_v0_1() {
+        crate::log::SINK.with(|s| s.set(Some(log_0_1)));
+    }
+
+    /// Log through `passage:plugin/log@0.2.0` (router).
+    pub fn log_v0_2() {
+        crate::log::SINK.with(|s| s.set(Some(log_0_2)));
+    }
+
+    use crate::bindings::discovery::passage::plugin::log::Level as LevelV0_1;
+
+    fn log_0_1(level: LevelV0_1, message: &str) {
+        crate::bindings::discovery::passage::plugin::log::log(level, message)
+    }
+
+    fn log_0_2(level: LevelV0_1, message: &str) {
+        use crate::bindings::router::passage::plugin::log::{Level, log};
+        let level = match level {
+            LevelV0_1::Trace => Level::Trace,
+            LevelV0_1::Debug => Level::Debug,
+            LevelV0_1::Info => Level::Info,
+            LevelV0_1::Warn => Level::Warn,
+            LevelV0_1::Error => Level::Error,
+        };
+        log(level, message)
+    }
 
     pub fn configure<T: Plugin>(
         slot: &'static LocalKey<Slot<T>>,
@@ -360,6 +486,7 @@ macro_rules! export_status {
             struct Export;
             impl $crate::bindings::status::exports::passage::plugin::status::Guest for Export {
                 fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::log_v0_1();
                     $crate::rt::configure(&SLOT, config)
                 }
                 fn status(request: $crate::StatusRequest) -> Option<$crate::StatusResponse> {
@@ -389,6 +516,7 @@ macro_rules! export_discovery {
             struct Export;
             impl $crate::bindings::discovery::exports::passage::plugin::discovery::Guest for Export {
                 fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::log_v0_1();
                     $crate::rt::configure(&SLOT, config)
                 }
                 fn discover(
@@ -419,6 +547,7 @@ macro_rules! export_strategy {
             struct Export;
             impl $crate::bindings::strategy::exports::passage::plugin::strategy::Guest for Export {
                 fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::log_v0_1();
                     $crate::rt::strategy_configure(&SLOT, config)
                 }
                 fn set_targets(targets: Vec<$crate::Target>) {
@@ -432,6 +561,40 @@ macro_rules! export_strategy {
             // component export names are not valid native symbol names.
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::strategy::export_strategy_world!(Export);
+        };
+    };
+}
+
+/// Exports a type implementing [`Router`] as a router plugin (contract 0.2.0).
+#[macro_export]
+macro_rules! export_router {
+    ($plugin:ty) => {
+        const _: () = {
+            ::std::thread_local! {
+                static SLOT: $crate::rt::Slot<$plugin> = const { ::std::cell::RefCell::new(None) };
+            }
+            struct Export;
+            impl $crate::bindings::router::exports::passage::plugin::router::Guest for Export {
+                fn configure(config: String) -> Result<(), String> {
+                    $crate::rt::log_v0_2();
+                    $crate::rt::configure(&SLOT, config)
+                }
+                fn route(player: $crate::Player) -> Result<Option<$crate::Routed>, String> {
+                    $crate::rt::with(&SLOT, |p: &mut $plugin| {
+                        <$plugin as $crate::Router>::route(p, &player)
+                    })?
+                }
+                fn release(reservation: String) {
+                    // Before `configure` there is nothing to release.
+                    let _ = $crate::rt::with(&SLOT, |p: &mut $plugin| {
+                        <$plugin as $crate::Router>::release(p, &reservation)
+                    });
+                }
+            }
+            // Natively (unit tests of a plugin's logic) nothing is exported: the
+            // component export names are not valid native symbol names.
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::router::export_router_world!(Export);
         };
     };
 }

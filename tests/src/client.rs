@@ -248,6 +248,8 @@ pub struct LoginParams {
     pub source_ip: Option<std::net::IpAddr>,
     /// Bytes sent before the handshake (a PROXY protocol header).
     pub prefix: Vec<u8>,
+    /// The server address in the handshake (what the player typed).
+    pub server_address: String,
 }
 
 impl LoginParams {
@@ -264,6 +266,7 @@ impl LoginParams {
             cookies: std::collections::HashMap::new(),
             source_ip: None,
             prefix: Vec::new(),
+            server_address: "play.example.com".to_owned(),
         }
     }
 }
@@ -304,7 +307,7 @@ pub async fn login(addr: SocketAddr, p: &LoginParams) -> anyhow::Result<LoginOut
     let mut first = p.prefix.clone();
     first.extend(handshake(
         p.protocol,
-        "play.example.com",
+        &p.server_address,
         addr.port(),
         p.intent,
     ));

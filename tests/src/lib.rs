@@ -161,6 +161,37 @@ impl Router {
         }
     }
 
+    /// The directory the router loads plugins from (and watches).
+    pub fn plugins_dir(&self) -> PathBuf {
+        self._dir.path().join("plugins")
+    }
+
+    /// The configuration file the router was started with.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("passage.toml")
+    }
+
+    /// Waits (up to 20 s) until at least `n` log lines contain every one of
+    /// `needles`; returns the last such line.
+    pub fn wait_for_log_count(&self, needles: &[&str], n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| needles.iter().all(|needle| l.contains(needle)))
+                .collect();
+            if lines.len() >= n {
+                return lines[n - 1].to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} log lines contain {needles:?}\n--- log ---\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Everything the router logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

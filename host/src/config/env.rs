@@ -132,19 +132,26 @@ pub fn literal(raw: &str) -> toml::Value {
 /// text there); otherwise see [`literal`].
 pub fn apply(doc: &mut toml::Table, ov: &Override) -> Result<Vec<String>, String> {
     let mut path = ov.path.clone();
-    // `plugins.<name>`: find the table whatever its `-`/`_` spelling.
-    if path.len() >= 2 && path[0] == "plugins" {
-        let wanted = path[1].clone();
-        let existing = doc
-            .get("plugins")
-            .and_then(|p| p.as_table())
-            .and_then(|plugins| {
-                plugins
+    // `plugins.<name>` and `plugin_runtime.grants.<name>`: find the plugin's table
+    // whatever its `-`/`_` spelling.
+    for parent in [&["plugins"][..], &["plugin_runtime", "grants"][..]] {
+        let n = parent.len();
+        if path.len() > n && path[..n].iter().eq(parent.iter()) {
+            let wanted = path[n].clone();
+            let mut table = Some(&*doc);
+            for segment in parent {
+                table = table
+                    .and_then(|t| t.get(*segment))
+                    .and_then(|v| v.as_table());
+            }
+            let existing = table.and_then(|names| {
+                names
                     .keys()
                     .find(|name| name.replace('-', "_") == wanted)
                     .cloned()
             });
-        path[1] = existing.unwrap_or_else(|| wanted.replace('_', "-"));
+            path[n] = existing.unwrap_or_else(|| wanted.replace('_', "-"));
+        }
     }
     let (last, tables) = path
         .split_last()

@@ -71,12 +71,20 @@ impl Default for Config {
 }
 
 /// Which plugins route players.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Routing {
-    /// The strategy plugin that picks targets. May be left out when exactly one
-    /// strategy plugin is loaded.
+    /// The strategy (or router) plugin that picks targets. May be left out when
+    /// exactly one is loaded.
     pub strategy: Option<String>,
+    /// Strategy (or router) plugin per handshake host name, overriding `strategy`:
+    /// `"eu.example.com" = "eu-fill"`; `"*.example.com"` matches any subdomain.
+    /// The most specific pattern wins.
+    pub hosts: BTreeMap<String, String>,
+    /// Used when the chosen strategy fails (trap, deadline, error, or backing off
+    /// after repeated failures). Without it, the player gets the "routing failed"
+    /// message.
+    pub fallback_strategy: Option<String>,
 }
 
 /// One `[[resource_packs]]` entry.
@@ -238,7 +246,7 @@ impl Default for FallbackStatus {
 }
 
 /// Limits the host enforces on every plugin call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginRuntime {
     /// Directory scanned for `*.wasm` at start-up.
@@ -252,6 +260,29 @@ pub struct PluginRuntime {
     pub memory_limit_mib: u64,
     /// Warm instances kept per plugin; calls beyond this wait for a free one.
     pub max_instances: usize,
+    /// Reload plugins when a `.wasm` in `dir` or the configuration file changes
+    /// (SIGHUP always reloads).
+    pub watch: bool,
+    /// Failed calls in a row (trap, deadline, memory cap) after which a plugin is
+    /// marked unhealthy and not called until its back-off passes.
+    pub failure_threshold: u32,
+    /// Longest back-off of an unhealthy plugin; it starts at one second and doubles.
+    pub max_backoff_ms: u64,
+    /// What the operator grants each plugin, by plugin name: limits that replace the
+    /// defaults above, and capabilities (outbound HTTP). Never taken from the plugin.
+    pub grants: BTreeMap<String, Grant>,
+}
+
+/// `[plugin_runtime.grants.<name>]`: one plugin's limits and capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grant {
+    pub call_timeout_ms: Option<u64>,
+    pub memory_limit_mib: Option<u64>,
+    pub max_instances: Option<usize>,
+    /// Hosts the plugin may send HTTP requests to through `wasi:http`: `host` or
+    /// `host:port` (any port when none is given). Empty: no outbound HTTP at all.
+    pub http_allow: Vec<String>,
 }
 
 impl Default for PluginRuntime {
@@ -262,8 +293,23 @@ impl Default for PluginRuntime {
             call_timeout_ms: 100,
             memory_limit_mib: 64,
             max_instances: 8,
+            watch: true,
+            failure_threshold: 3,
+            max_backoff_ms: 60_000,
+            grants: BTreeMap::new(),
         }
     }
+}
+
+/// The limits and capabilities in effect for one plugin: its grant over the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimits {
+    pub call_timeout: Duration,
+    pub memory_limit: usize,
+    pub max_instances: usize,
+    pub http_allow: Vec<String>,
+    pub failure_threshold: u32,
+    pub max_backoff: Duration,
 }
 
 impl PluginRuntime {
@@ -272,7 +318,32 @@ impl PluginRuntime {
     }
 
     pub fn memory_limit_bytes(&self) -> usize {
-        usize::try_from(self.memory_limit_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+        mib_to_bytes(self.memory_limit_mib)
+    }
+
+    /// The grant of plugin `name`, whatever its `-`/`_` spelling in the file.
+    pub fn grant(&self, name: &str) -> Option<&Grant> {
+        self.grants.get(name).or_else(|| {
+            self.grants
+                .iter()
+                .find(|(n, _)| n.replace('-', "_") == name.replace('-', "_"))
+                .map(|(_, g)| g)
+        })
+    }
+
+    /// What plugin `name` runs under.
+    pub fn limits_for(&self, name: &str) -> PluginLimits {
+        let grant = self.grant(name).cloned().unwrap_or_default();
+        PluginLimits {
+            call_timeout: Duration::from_millis(
+                grant.call_timeout_ms.unwrap_or(self.call_timeout_ms),
+            ),
+            memory_limit: mib_to_bytes(grant.memory_limit_mib.unwrap_or(self.memory_limit_mib)),
+            max_instances: grant.max_instances.unwrap_or(self.max_instances),
+            http_allow: grant.http_allow,
+            failure_threshold: self.failure_threshold,
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+        }
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -544,6 +615,66 @@ impl Config {
             "must be between 1 and 1024",
         );
         check(
+            (1..=1000).contains(&r.failure_threshold),
+            "plugin_runtime.failure_threshold",
+            "must be between 1 and 1000",
+        );
+        check(
+            (1_000..=3_600_000).contains(&r.max_backoff_ms),
+            "plugin_runtime.max_backoff_ms",
+            "must be between 1000 and 3600000",
+        );
+        for (name, g) in &r.grants {
+            let key = format!("plugin_runtime.grants.{name}");
+            check(
+                is_plugin_name(name),
+                &key,
+                "a plugin name uses only a-z, 0-9, `-` and `_`",
+            );
+            if let Some(ms) = g.call_timeout_ms {
+                check(
+                    (1..=60_000).contains(&ms),
+                    &format!("{key}.call_timeout_ms"),
+                    "must be between 1 and 60000",
+                );
+            }
+            if let Some(mib) = g.memory_limit_mib {
+                check(
+                    (1..=4096).contains(&mib),
+                    &format!("{key}.memory_limit_mib"),
+                    "must be between 1 and 4096",
+                );
+            }
+            if let Some(n) = g.max_instances {
+                check(
+                    (1..=1024).contains(&n),
+                    &format!("{key}.max_instances"),
+                    "must be between 1 and 1024",
+                );
+            }
+            for (i, host) in g.http_allow.iter().enumerate() {
+                let parsed = crate::plugins::http_grant::HostPattern::parse(host);
+                check(
+                    parsed.is_ok(),
+                    &format!("{key}.http_allow[{i}]"),
+                    &parsed.err().unwrap_or_default(),
+                );
+            }
+        }
+        for (pattern, strategy) in &self.routing.hosts {
+            let key = format!("routing.hosts.\"{pattern}\"");
+            check(
+                crate::routing::valid_host_pattern(pattern),
+                &key,
+                "must be a host name, or `*.` followed by one (lower case)",
+            );
+            check(
+                is_plugin_name(strategy),
+                &key,
+                "must name a plugin (a-z, 0-9, `-` and `_`)",
+            );
+        }
+        check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",
             "is not a valid filter (e.g. `info` or `passage=debug`)",
@@ -696,6 +827,10 @@ fn set_leaf(doc: &mut toml::Table, path: &[String], value: toml::Value) {
     if let Ok(table) = env::table_mut(doc, tables) {
         table.insert(last.clone(), value);
     }
+}
+
+fn mib_to_bytes(mib: u64) -> usize {
+    usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
 }
 
 /// Plugin names come from file names and appear in logs and config keys.

@@ -221,8 +221,10 @@ async fn route_keeping_alive(
     deadline: Instant,
     ignored: &mut usize,
 ) -> Result<Result<Target, crate::routing::RouteError>, ConnectionError> {
-    let shared = conn.shared.clone();
-    let route = shared.router.route(player);
+    // The plugin set of this decision, kept to its end even if a reload swaps in
+    // another meanwhile.
+    let active = conn.shared.live.current();
+    let route = active.router.route(player);
     tokio::pin!(route);
     let mut ticker = tokio::time::interval_at(Instant::now() + KEEP_ALIVE_EVERY, KEEP_ALIVE_EVERY);
     let mut keep_alive_id = 0i64;

@@ -22,7 +22,8 @@ pub(super) async fn respond(conn: &mut Connection) -> Result<(), ConnectionError
         server_port: 0,
     };
     let deadline = tokio::time::Instant::now() + conn.shared.config.timeouts.status();
-    let answer = tokio::time::timeout_at(deadline, conn.shared.status.answer(&request))
+    let active = conn.shared.live.current();
+    let answer = tokio::time::timeout_at(deadline, active.status.answer(&request))
         .await
         .map_err(|_| ConnectionError::Timeout("legacy ping"))?;
     let kick = legacy_kick(

@@ -37,7 +37,8 @@ pub(super) async fn run(
                     server_address: address.clone(),
                     server_port: handshake.server_port,
                 };
-                let answer = tokio::time::timeout_at(deadline, conn.shared.status.answer(&request))
+                let active = conn.shared.live.current();
+                let answer = tokio::time::timeout_at(deadline, active.status.answer(&request))
                     .await
                     .map_err(|_| ConnectionError::Timeout("status"))?;
                 tracing::debug!(source = %answer.source, "status answered");

@@ -1,6 +1,7 @@
-//! What a plugin instance can reach: the `log` import, and a WASI context that grants
+//! What a plugin instance can reach: the `log` import, a WASI context that grants
 //! nothing (no files, sockets, environment or arguments; stdout discarded; the tail of
-//! stderr kept so a panic message can be logged).
+//! stderr kept so a panic message can be logged), and `wasi:http` outbound requests
+//! to exactly the hosts the operator granted it (none by default).
 
 use std::io;
 use std::pin::Pin;
@@ -10,7 +11,16 @@ use std::task::{Context, Poll};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use std::future::Future;
+use std::time::Duration;
+
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView, WasiBody,
+};
+
+use super::http_grant::HttpGrant;
 
 use super::bindings::{self, Level};
 
@@ -26,10 +36,14 @@ pub struct HostState {
     table: ResourceTable,
     limits: StoreLimits,
     stderr: StderrTail,
+    http: WasiHttpCtx,
+    http_hooks: OutboundHttp,
 }
 
 impl HostState {
-    pub fn new(plugin: Arc<str>, memory_limit: usize) -> HostState {
+    pub fn new(plugin: Arc<str>, limits: &crate::config::PluginLimits) -> HostState {
+        let memory_limit = limits.memory_limit;
+        let plugin_name = plugin.clone();
         let stderr = StderrTail::default();
         // A default WasiCtx has no preopened directories, no environment, no
         // arguments and denies every socket address; only clocks and random remain,
@@ -49,6 +63,12 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
             stderr,
+            http: WasiHttpCtx::new(),
+            http_hooks: OutboundHttp {
+                plugin: plugin_name,
+                grant: HttpGrant::new(&limits.http_allow),
+                max_wait: limits.call_timeout,
+            },
         }
     }
 
@@ -68,6 +88,75 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// Sends a plugin's `wasi:http` request only to a host its grant names. A denied
+/// request fails inside the plugin with `HTTP-request-denied`, and the router logs
+/// it, naming the plugin, the host and the grant to change.
+struct OutboundHttp {
+    plugin: Arc<str>,
+    grant: HttpGrant,
+    /// Timeouts asked for by the plugin are capped at its call deadline: a request
+    /// can never outlive the call that made it by much.
+    max_wait: Duration,
+}
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                )>,
+            > + Send,
+    > {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or("").to_owned();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let plugin = &*self.plugin;
+        if !self.grant.allows(&host, port) {
+            tracing::warn!(
+                plugin,
+                host = %host,
+                port,
+                "plugin's outbound HTTP request denied: {host}:{port} is not in plugin_runtime.grants.{plugin}.http_allow"
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        tracing::debug!(plugin, host = %host, port, "plugin's outbound HTTP request");
+        let cap = |t: Option<Duration>| Some(t.unwrap_or(self.max_wait).min(self.max_wait));
+        let options = RequestOptions {
+            connect_timeout: cap(options.and_then(|o| o.connect_timeout)),
+            first_byte_timeout: cap(options.and_then(|o| o.first_byte_timeout)),
+            between_bytes_timeout: cap(options.and_then(|o| o.between_bytes_timeout)),
+        };
+        _ = fut;
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
     }
 }
 
@@ -92,11 +181,14 @@ impl bindings::discovery::passage::plugin::log::Host for HostState {
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::<HostState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // Linked for every plugin; only a grant lets a request leave (`OutboundHttp`).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::discovery::passage::plugin::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     bindings::discovery::passage::plugin::types::add_to_linker::<_, HasSelf<_>>(
         &mut linker,
         |s| s,
     )?;
+    super::contract_v0_2::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -2,7 +2,9 @@
 //! and warm instance pools called under deadlines.
 
 pub mod bindings;
+pub mod contract_v0_2;
 pub mod host_api;
+pub mod http_grant;
 pub mod pool;
 pub mod registry;
 pub mod runtime;

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::Component;
@@ -55,6 +55,16 @@ pub enum PluginError {
     Returned(String),
     #[error("failed: {0}")]
     Host(String),
+    #[error("is unhealthy after repeated failures; next try in {0:?}")]
+    Unhealthy(Duration),
+}
+
+impl PluginError {
+    /// Whether this says the plugin malfunctions (as opposed to answering with an
+    /// error of its own, or not being called): these count towards its back-off.
+    fn is_malfunction(&self) -> bool {
+        !matches!(self, PluginError::Returned(_) | PluginError::Unhealthy(_))
+    }
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -65,13 +75,7 @@ fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
-/// Host limits for one plugin.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub call_timeout: Duration,
-    pub memory_limit: usize,
-    pub max_instances: usize,
-}
+pub use crate::config::PluginLimits as Limits;
 
 enum Pre {
     Status(status::StatusPluginPre<HostState>),
@@ -99,11 +103,112 @@ struct Instance {
     target_set: Option<u64>,
 }
 
-/// Counters shown by the CLI and logs (Prometheus gets its own, in `metrics`).
+/// A plugin's health: call counters for the CLI, and the back-off after repeated
+/// failures (Prometheus gets its own counters, in `metrics`).
 #[derive(Debug, Default)]
 pub struct Health {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
+    state: Mutex<HealthState>,
+}
+
+#[derive(Debug, Default)]
+struct HealthState {
+    /// Malfunctions in a row (traps, deadlines, memory cap, failed instantiation).
+    in_a_row: u32,
+    /// Current back-off; zero while healthy.
+    backoff: Duration,
+    /// Not called before this instant.
+    until: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// A plugin's health as shown to operators.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HealthView {
+    Healthy,
+    /// Failed recently, below the threshold.
+    Failing {
+        in_a_row: u32,
+        last_error: String,
+    },
+    /// Backing off: calls fail at once until `retry_in_ms` passes.
+    Unhealthy {
+        in_a_row: u32,
+        retry_in_ms: u64,
+        last_error: String,
+    },
+}
+
+impl Health {
+    fn state(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Some(wait)` while backing off. When the back-off has passed, calls go
+    /// through again: the next outcome decides between recovery and a longer wait.
+    fn blocked(&self, now: Instant) -> Option<Duration> {
+        let state = self.state();
+        state
+            .until
+            .and_then(|until| until.checked_duration_since(now))
+    }
+
+    fn succeeded(&self, plugin: &str) {
+        let mut state = self.state();
+        if state.in_a_row == 0 {
+            return;
+        }
+        if state.until.is_some() {
+            tracing::info!(
+                plugin,
+                "plugin recovered: its call succeeded after the back-off"
+            );
+            crate::metrics::metrics().plugin_unhealthy(plugin, false);
+        }
+        *state = HealthState::default();
+    }
+
+    fn failed(&self, plugin: &str, error: &PluginError, limits: &Limits) {
+        let mut state = self.state();
+        state.in_a_row = state.in_a_row.saturating_add(1);
+        state.last_error = Some(error.to_string());
+        if state.in_a_row < limits.failure_threshold {
+            return;
+        }
+        state.backoff = if state.backoff.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            (state.backoff * 2).min(limits.max_backoff)
+        }
+        .min(limits.max_backoff);
+        state.until = Some(Instant::now() + state.backoff);
+        tracing::warn!(
+            plugin,
+            failures_in_a_row = state.in_a_row,
+            backoff_ms = state.backoff.as_millis() as u64,
+            "plugin unhealthy: not called until its back-off passes (last error: {error})"
+        );
+        crate::metrics::metrics().plugin_unhealthy(plugin, true);
+    }
+
+    pub fn view(&self) -> HealthView {
+        let state = self.state();
+        let last_error = state.last_error.clone().unwrap_or_default();
+        match state.until {
+            Some(until) => HealthView::Unhealthy {
+                in_a_row: state.in_a_row,
+                retry_in_ms: until.saturating_duration_since(Instant::now()).as_millis() as u64,
+                last_error,
+            },
+            None if state.in_a_row > 0 => HealthView::Failing {
+                in_a_row: state.in_a_row,
+                last_error,
+            },
+            None => HealthView::Healthy,
+        }
+    }
 }
 
 pub struct PluginPool {
@@ -218,6 +323,10 @@ impl PluginPool {
         self.role
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Builds and configures one instance now, so a bad configuration or a
     /// component that cannot start is reported at start-up, not on a player's ping.
     pub async fn warm_up(&self) -> Result<(), PluginError> {
@@ -264,7 +373,10 @@ impl PluginPool {
     async fn run(&self, call: Call<'_>) -> Result<Reply, PluginError> {
         self.health.calls.fetch_add(1, Ordering::Relaxed);
         let function = call.function();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        if let Some(wait) = self.health.blocked(started) {
+            return Err(PluginError::Unhealthy(wait));
+        }
         let _ticking = self.epoch.enter();
         let result = tokio::time::timeout(self.limits.call_timeout, async {
             let mut lease = self.lease().await?;
@@ -286,9 +398,12 @@ impl PluginPool {
         let metrics = crate::metrics::metrics();
         metrics.plugin_call(&self.name, function, started.elapsed());
         match &result {
-            Ok(_) => {}
+            Ok(_) => self.health.succeeded(&self.name),
             Err(e) => {
                 self.health.failures.fetch_add(1, Ordering::Relaxed);
+                if e.is_malfunction() {
+                    self.health.failed(&self.name, e, &self.limits);
+                }
                 match e {
                     PluginError::Timeout(_) => metrics.plugin_deadline(&self.name),
                     PluginError::Trap { .. } | PluginError::MemoryLimit(_) => {
@@ -326,10 +441,7 @@ impl PluginPool {
             Pre::Discovery(p) => p.engine(),
             Pre::Strategy(p) => p.engine(),
         };
-        let mut store = Store::new(
-            engine,
-            HostState::new(self.name.clone(), self.limits.memory_limit),
-        );
+        let mut store = Store::new(engine, HostState::new(self.name.clone(), &self.limits));
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);

@@ -1,21 +1,78 @@
-//! Loading the plugins directory: one pool per (plugin, role), ordered by name.
+//! Loading the plugins directory into a set of pools, one per (plugin, role), and
+//! building the next set from the previous one when files or configuration change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 
 use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
 use super::pool::{Limits, PluginPool, Role};
-use super::runtime::{CodeSource, Runtime};
+use super::runtime::{CodeSource, Runtime, read_wasm};
 use crate::config::{Config, is_plugin_name};
+
+/// One loaded `.wasm` file: what it is, what it was given, and its pools.
+pub struct PluginFile {
+    pub name: Arc<str>,
+    pub path: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    pub size: u64,
+    pub roles: Vec<Role>,
+    /// The contract version its exports implement, e.g. `0.1.0`.
+    pub contract: &'static str,
+    pub limits: Limits,
+    pub loaded_at: std::time::SystemTime,
+    component: Component,
+    config_json: String,
+    pools: Vec<Arc<PluginPool>>,
+}
+
+impl PluginFile {
+    pub fn pools(&self) -> &[Arc<PluginPool>] {
+        &self.pools
+    }
+}
 
 /// Every loaded plugin, by role. Within a role, plugins are in file-name order.
 pub struct Plugins {
     pub status: Vec<Arc<PluginPool>>,
     pub discovery: Vec<Arc<PluginPool>>,
     pub strategy: Vec<Arc<PluginPool>>,
+    pub files: Vec<Arc<PluginFile>>,
+}
+
+/// How a reload treats a plugin that fails to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// The whole load fails (start-up, and reloads with a new configuration).
+    Refuse,
+    /// The file is refused and the plugin's previous version, if any, stays.
+    KeepPrevious,
+}
+
+/// What a load changed, for the log.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub reconfigured: Vec<String>,
+    pub removed: Vec<String>,
+    /// `(plugin, reason)` of files refused under [`OnFailure::KeepPrevious`].
+    pub refused: Vec<(String, String)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.updated.is_empty()
+            && self.reconfigured.is_empty()
+            && self.removed.is_empty()
+            && self.refused.is_empty()
+    }
 }
 
 impl Plugins {
@@ -24,6 +81,7 @@ impl Plugins {
             status: Vec::new(),
             discovery: Vec::new(),
             strategy: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -31,72 +89,214 @@ impl Plugins {
     /// role or rejects its configuration stops start-up with a message naming it:
     /// an operator learns of a broken plugin before players do.
     pub async fn load(runtime: Arc<Runtime>, config: &Config) -> anyhow::Result<Plugins> {
+        let (plugins, _) = Plugins::empty()
+            .next(runtime, config, OnFailure::Refuse)
+            .await?;
+        Ok(plugins)
+    }
+
+    /// The set for the directory's current files under `config`, reusing what did
+    /// not change: an unchanged file with the same configuration and limits keeps
+    /// its pools (and their warm instances), an unchanged file with a new
+    /// configuration keeps its compiled code. Compilation runs off the async
+    /// workers; nothing here touches the set in use, which the caller swaps.
+    pub async fn next(
+        &self,
+        runtime: Arc<Runtime>,
+        config: &Config,
+        on_failure: OnFailure,
+    ) -> anyhow::Result<(Plugins, Changes)> {
         let dir = &config.plugin_runtime.dir;
         let files = wasm_files(dir)?;
-        let limits = Limits {
-            call_timeout: config.plugin_runtime.call_timeout(),
-            memory_limit: config.plugin_runtime.memory_limit_bytes(),
-            max_instances: config.plugin_runtime.max_instances,
-        };
         for name in config.plugins.keys() {
             if !files.iter().any(|(n, _)| n == name) {
                 tracing::warn!(plugin = %name, dir = %dir.display(), "config has a [plugins.{name}] table but there is no {name}.wasm");
             }
         }
-        let mut plugins = Plugins::empty();
+        let mut changes = Changes::default();
+        let mut loaded = Vec::new();
         for (name, path) in files {
-            let started = Instant::now();
-            let rt = runtime.clone();
-            let p = path.clone();
-            let (component, source) = tokio::task::spawn_blocking(move || rt.load_component(&p))
-                .await
-                .context("plugin compilation task failed")?
-                .with_context(|| {
-                    format!("plugin `{name}` ({}) cannot be loaded", path.display())
-                })?;
-            let roles = roles_of(&component, runtime.engine());
-            if roles.is_empty() {
-                bail!(
-                    "plugin `{name}` ({}) exports none of the roles of passage:plugin@0.1.0 \
-                     (status, discovery, strategy)",
-                    path.display()
-                );
-            }
-            let name: Arc<str> = name.into();
-            for role in &roles {
-                let pool = PluginPool::new(
-                    &runtime,
-                    name.clone(),
-                    *role,
-                    &component,
-                    config.plugin_config_json(&name),
-                    limits.clone(),
-                )
-                .with_context(|| format!("plugin `{name}` cannot be linked as a {role} plugin"))?;
-                pool.warm_up()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("plugin `{name}` {e}"))?;
-                let pool = Arc::new(pool);
-                match role {
-                    Role::Status => plugins.status.push(pool),
-                    Role::Discovery => plugins.discovery.push(pool),
-                    Role::Strategy => plugins.strategy.push(pool),
+            let previous = self.files.iter().find(|f| *f.name == *name);
+            match load_file(&runtime, config, &name, &path, previous).await {
+                Ok((file, change)) => {
+                    match change {
+                        Change::Same => {}
+                        Change::Added => changes.added.push(name),
+                        Change::Updated => changes.updated.push(name),
+                        Change::Reconfigured => changes.reconfigured.push(name),
+                    }
+                    loaded.push(file);
+                }
+                Err(e) if on_failure == OnFailure::Refuse => return Err(e),
+                Err(e) => {
+                    changes.refused.push((name, format!("{e:#}")));
+                    loaded.extend(previous.cloned());
                 }
             }
-            tracing::info!(
-                plugin = %name,
-                roles = %roles.iter().map(Role::to_string).collect::<Vec<_>>().join(","),
-                code = if source == CodeSource::Cache { "cached" } else { "compiled" },
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "plugin loaded"
-            );
         }
-        Ok(plugins)
+        for old in &self.files {
+            if !loaded.iter().any(|f| f.name == old.name) {
+                changes.removed.push(old.name.to_string());
+            }
+        }
+        let mut plugins = Plugins::empty();
+        for file in loaded {
+            for pool in &file.pools {
+                match pool.role() {
+                    Role::Status => plugins.status.push(pool.clone()),
+                    Role::Discovery => plugins.discovery.push(pool.clone()),
+                    Role::Strategy => plugins.strategy.push(pool.clone()),
+                }
+            }
+            plugins.files.push(file);
+        }
+        Ok((plugins, changes))
     }
 
     pub fn count(&self) -> usize {
         self.status.len() + self.discovery.len() + self.strategy.len()
     }
+}
+
+/// Loads one file exactly as the router would (compile, link each role, call
+/// `configure` with its table from `config`): what `passage plugin check` runs.
+pub async fn load_one(
+    runtime: Arc<Runtime>,
+    config: &Config,
+    name: &str,
+    path: &Path,
+) -> anyhow::Result<Arc<PluginFile>> {
+    load_file(&runtime, config, name, path, None)
+        .await
+        .map(|(file, _)| file)
+}
+
+impl PluginFile {
+    /// The component's import names: what it asks the host for (the contract's
+    /// `log`, WASI interfaces, `wasi:http/...` for outbound HTTP).
+    pub fn imports(&self, engine: &wasmtime::Engine) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+enum Change {
+    Same,
+    Added,
+    Updated,
+    Reconfigured,
+}
+
+/// Loads one file, reusing `previous` where the file and its settings are the same.
+async fn load_file(
+    runtime: &Arc<Runtime>,
+    config: &Config,
+    name: &str,
+    path: &Path,
+    previous: Option<&Arc<PluginFile>>,
+) -> anyhow::Result<(Arc<PluginFile>, Change)> {
+    let started = Instant::now();
+    let wasm = {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || read_wasm(&path))
+            .await
+            .context("plugin read task failed")??
+    };
+    let sha256 = hex(&Sha256::digest(&wasm));
+    let size = wasm.len() as u64;
+    let limits = config.plugin_runtime.limits_for(name);
+    let config_json = config.plugin_config_json(name);
+    let same_code = previous.filter(|p| p.sha256 == sha256);
+    if let Some(p) = same_code
+        && p.limits == limits
+        && p.config_json == config_json
+    {
+        return Ok((p.clone(), Change::Same));
+    }
+    let (component, code) = match same_code {
+        Some(p) => (p.component.clone(), "reused"),
+        None => {
+            let rt = runtime.clone();
+            let p = path.to_owned();
+            let (component, source) =
+                tokio::task::spawn_blocking(move || rt.component_from_bytes(&wasm, &p))
+                    .await
+                    .context("plugin compilation task failed")?
+                    .with_context(|| {
+                        format!("plugin `{name}` ({}) cannot be loaded", path.display())
+                    })?;
+            let code = if source == CodeSource::Cache {
+                "cached"
+            } else {
+                "compiled"
+            };
+            (component, code)
+        }
+    };
+    let (roles, contract) = roles_of(&component, runtime.engine());
+    if roles.is_empty() {
+        bail!(
+            "plugin `{name}` ({}) exports none of the roles of passage:plugin@0.1.0 \
+             (status, discovery, strategy)",
+            path.display()
+        );
+    }
+    let name: Arc<str> = name.into();
+    let mut pools = Vec::new();
+    for role in &roles {
+        let pool = PluginPool::new(
+            runtime,
+            name.clone(),
+            *role,
+            &component,
+            config_json.clone(),
+            limits.clone(),
+        )
+        .with_context(|| format!("plugin `{name}` cannot be linked as a {role} plugin"))?;
+        pool.warm_up()
+            .await
+            .map_err(|e| anyhow::anyhow!("plugin `{name}` {e}"))?;
+        pools.push(Arc::new(pool));
+    }
+    tracing::info!(
+        plugin = %name,
+        roles = %roles.iter().map(Role::to_string).collect::<Vec<_>>().join(","),
+        contract,
+        code,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plugin loaded"
+    );
+    let change = match (previous, same_code) {
+        (None, _) => Change::Added,
+        (Some(_), None) => Change::Updated,
+        (Some(_), Some(_)) => Change::Reconfigured,
+    };
+    Ok((
+        Arc::new(PluginFile {
+            name,
+            path: path.to_owned(),
+            sha256,
+            size,
+            roles,
+            contract,
+            limits,
+            loaded_at: std::time::SystemTime::now(),
+            component,
+            config_json,
+            pools,
+        }),
+        change,
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `(name, path)` of every `*.wasm` directly in `dir`, sorted by name. A missing
@@ -134,9 +334,12 @@ pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
-/// A role is an exported interface of the contract, so a component's roles are
-/// read from its export names.
-fn roles_of(component: &wasmtime::component::Component, engine: &wasmtime::Engine) -> Vec<Role> {
+/// A role is an exported interface of the contract, so a component's roles (and
+/// the contract version they implement) are read from its export names.
+pub(crate) fn roles_of(
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> (Vec<Role>, &'static str) {
     let ty = component.component_type();
     let mut roles: Vec<Role> = ty
         .exports(engine)
@@ -149,5 +352,5 @@ fn roles_of(component: &wasmtime::component::Component, engine: &wasmtime::Engin
         .collect();
     roles.sort();
     roles.dedup();
-    roles
+    (roles, "0.1.0")
 }

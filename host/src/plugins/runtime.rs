@@ -124,18 +124,18 @@ impl Runtime {
     /// file compiled by this exact engine configuration, else by compiling it (and
     /// filling the cache). Blocking: run it off the async workers.
     pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, CodeSource)> {
-        let size = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .len();
-        if size > MAX_WASM_BYTES {
-            bail!(
-                "{} is {size} bytes, over the limit of {MAX_WASM_BYTES}",
-                path.display()
-            );
-        }
-        let wasm =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let cache_file = self.cache_dir.join(self.cache_key(&wasm));
+        let wasm = read_wasm(path)?;
+        self.component_from_bytes(&wasm, path)
+    }
+
+    /// [`Runtime::load_component`] for bytes already read (`path` names them in
+    /// messages). Blocking: run it off the async workers.
+    pub fn component_from_bytes(
+        &self,
+        wasm: &[u8],
+        path: &Path,
+    ) -> anyhow::Result<(Component, CodeSource)> {
+        let cache_file = self.cache_dir.join(self.cache_key(wasm));
         match self.load_cached(&cache_file) {
             Ok(Some(component)) => return Ok((component, CodeSource::Cache)),
             Ok(None) => {}
@@ -146,7 +146,7 @@ impl Runtime {
         let started = Instant::now();
         let artifact = self
             .engine
-            .precompile_component(&wasm)
+            .precompile_component(wasm)
             .map_err(|e| anyhow::anyhow!("{e:?}"))
             .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
         tracing::debug!(file = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "compiled plugin");
@@ -226,6 +226,32 @@ impl Runtime {
         std::fs::rename(&tmp, file)?;
         Ok(())
     }
+}
+
+/// Reads a `.wasm` file, refusing one over [`MAX_WASM_BYTES`] before reading it.
+pub fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > MAX_WASM_BYTES {
+        bail!(
+            "{} is {size} bytes, over the limit of {MAX_WASM_BYTES}",
+            path.display()
+        );
+    }
+    let mut wasm = Vec::with_capacity(size as usize);
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_WASM_BYTES + 1), &mut wasm)
+        })
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if wasm.len() as u64 > MAX_WASM_BYTES {
+        bail!(
+            "{} grew over the limit of {MAX_WASM_BYTES} bytes",
+            path.display()
+        );
+    }
+    Ok(wasm)
 }
 
 /// Advances the epoch every tick while plugin calls are active or ended less than

@@ -1,0 +1,269 @@
+//! Hot reload end to end: plugins copied into, replaced in and removed from the
+//! running router's plugins directory, and configuration reloads (file change and
+//! SIGHUP), with their all-or-nothing rules.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use passage_tests::client::{LoginParams, login_to_final_packet};
+use passage_tests::{Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, run_with_env};
+
+/// lobby-1 comes first (what `flaky-strategy` picks); lobby-2 is the fullest with
+/// room (what `player-fill` picks).
+const TARGETS: &str = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "lobby-1", host = "10.0.0.1", port = 25565, metadata = { players = 10, max_players = 100 } },
+    { id = "lobby-2", host = "10.0.0.2", port = 25565, metadata = { players = 80, max_players = 100 } },
+]
+"#;
+
+fn config(extra: &str) -> String {
+    // No login rate limit: the tests log in back to back from one address.
+    format!("{extra}\n[auth]\nmode = \"offline\"\n[limits]\nlogin_per_second = 0\n{TARGETS}")
+}
+
+fn start(extra: &str) -> Router {
+    Router::start(RouterSpec {
+        config: &config(extra),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+        ],
+        ..Default::default()
+    })
+}
+
+/// Logs `name` in (offline) and returns the host it was transferred to, or the
+/// disconnect reason's text.
+async fn route(router: &Router, name: &str, server_address: &str) -> Result<String, String> {
+    let mut params = LoginParams::new(767, name, None);
+    params.server_address = server_address.to_owned();
+    match login_to_final_packet(router.addr, &params, "en_us").await {
+        Ok((0x0B, body, _)) => Ok(parse_transfer(&body).0),
+        Ok((0x02, body, _)) => Err(nbt_text(&body)),
+        Ok((id, _, _)) => Err(format!("unexpected packet {id:#x}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn host_for(router: &Router, name: &str) -> String {
+    match route(router, name, "play.example.com").await {
+        Ok(host) => host,
+        Err(e) => panic!("login of {name} failed: {e}\n{}", router.log()),
+    }
+}
+
+#[tokio::test]
+async fn copying_a_strategy_in_changes_the_next_players_target_without_a_failed_login() {
+    let router = Arc::new(start(""));
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+
+    // Players keep logging in while the file is replaced.
+    let stop = Arc::new(AtomicUsize::new(0));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let logins = {
+        let (router, stop, ok, failed) = (router.clone(), stop.clone(), ok.clone(), failed.clone());
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while stop.load(Ordering::SeqCst) == 0 {
+                match route(&router, "Steve", "play.example.com").await {
+                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                    Err(e) => {
+                        failures.push(e);
+                        failed.fetch_add(1, Ordering::SeqCst)
+                    }
+                };
+            }
+            failures
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A plain copy over the file in use, as an operator would do it.
+    std::fs::copy(
+        plugin_wasm("player-fill"),
+        router.plugins_dir().join("pick.wasm"),
+    )
+    .expect("copy plugin");
+    let line = router.wait_for_log_count(&["plugins reloaded"], 1);
+    assert!(line.contains("updated=pick"), "{line}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(1, Ordering::SeqCst);
+    let failures = logins.await.expect("login task");
+    assert!(
+        failures.is_empty(),
+        "logins failed during the reload: {failures:?}\n{}",
+        router.log()
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 2,
+        "logins ran during the reload"
+    );
+    assert_eq!(failed.load(Ordering::SeqCst), 0);
+    // The next player goes where the new strategy says.
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+}
+
+#[tokio::test]
+async fn a_broken_file_is_refused_and_the_previous_version_keeps_serving() {
+    let router = start("");
+    std::fs::write(
+        router.plugins_dir().join("pick.wasm"),
+        b"\0asm not really a component",
+    )
+    .expect("write");
+    let line = router.wait_for_log(&["new plugin file refused", "pick"]);
+    assert!(line.contains("previous version keeps serving"), "{line}");
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+
+    // A broken new plugin is not loaded; the rest is unaffected.
+    std::fs::write(router.plugins_dir().join("extra.wasm"), b"garbage").expect("write");
+    let line = router.wait_for_log(&["new plugin file refused", "extra"]);
+    assert!(line.contains("it is not loaded"), "{line}");
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+
+    // Fixing the file loads it.
+    std::fs::copy(
+        plugin_wasm("player-fill"),
+        router.plugins_dir().join("pick.wasm"),
+    )
+    .expect("copy");
+    router.wait_for_log(&["plugins reloaded", "updated=pick"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+}
+
+#[tokio::test]
+async fn removing_a_plugin_unloads_it_and_adding_it_back_loads_it() {
+    let router = start("");
+    std::fs::remove_file(router.plugins_dir().join("fixed-discovery.wasm")).expect("remove");
+    router.wait_for_log(&["plugins reloaded", "removed=fixed-discovery"]);
+    let refused = route(&router, "Alex", "play.example.com").await;
+    assert!(refused.is_err(), "{refused:?}");
+    std::fs::copy(
+        plugin_wasm("fixed-discovery"),
+        router.plugins_dir().join("fixed-discovery.wasm"),
+    )
+    .expect("copy");
+    router.wait_for_log(&["plugins reloaded", "added=fixed-discovery"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+}
+
+#[tokio::test]
+async fn a_changed_config_file_reloads_plugin_tables_all_or_nothing() {
+    let router = start("");
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    let moved = config("").replace("10.0.0.1", "10.0.0.9");
+    std::fs::write(router.config_path(), &moved).expect("write config");
+    router.wait_for_log(&["plugins reloaded", "reconfigured=fixed-discovery"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.9");
+
+    // The plugin rejects its new table: nothing changes.
+    let broken = moved.replace("targets = [", "targets = 5\nignored = [");
+    std::fs::write(router.config_path(), broken).expect("write config");
+    router.wait_for_log(&["plugin reload refused", "fixed-discovery"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.9");
+
+    // A file that does not parse: nothing changes either.
+    std::fs::write(router.config_path(), "bind = [").expect("write config");
+    router.wait_for_log(&["configuration reload refused"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.9");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_when_watching_is_off() {
+    let extra = "[plugin_runtime]\nwatch = false\n";
+    let router = start(extra);
+    let moved = config(extra).replace("10.0.0.1", "10.0.0.7");
+    std::fs::write(router.config_path(), &moved).expect("write config");
+    // Not watched: nothing happens until SIGHUP.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    router.signal("HUP");
+    router.wait_for_log(&["plugins reloaded", "reconfigured=fixed-discovery"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.7");
+    // A key that needs a restart is named as such.
+    std::fs::write(
+        router.config_path(),
+        moved.replace(
+            "[plugin_runtime]",
+            "compression_threshold = 256\n[plugin_runtime]",
+        ),
+    )
+    .expect("write config");
+    router.signal("HUP");
+    router.wait_for_log(&["only after a restart", "compression_threshold"]);
+}
+
+#[tokio::test]
+async fn a_strategy_can_serve_one_host_name_and_another_the_rest() {
+    let router = Router::start(RouterSpec {
+        config: &config(
+            "[routing]\nstrategy = \"pick\"\n[routing.hosts]\n\"eu.example.com\" = \"player-fill\"\n\"*.fill.example.com\" = \"player-fill\"\n",
+        ),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+            ("player-fill", plugin_wasm("player-fill")),
+        ],
+        ..Default::default()
+    });
+    let go = |address: &'static str| {
+        let router = &router;
+        async move { route(router, "Alex", address).await.expect("routed") }
+    };
+    assert_eq!(go("play.example.com").await, "10.0.0.1");
+    assert_eq!(go("eu.example.com").await, "10.0.0.2");
+    assert_eq!(go("a.fill.example.com").await, "10.0.0.2");
+    assert_eq!(go("fill.example.com").await, "10.0.0.1");
+}
+
+#[tokio::test]
+async fn a_failing_strategy_backs_off_and_the_fallback_strategy_routes_meanwhile() {
+    let router = Router::start(RouterSpec {
+        config: &config(
+            "[routing]\nstrategy = \"pick\"\nfallback_strategy = \"player-fill\"\n[plugin_runtime]\nfailure_threshold = 2\n",
+        ),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+            ("player-fill", plugin_wasm("player-fill")),
+        ],
+        ..Default::default()
+    });
+    // `Trap` makes flaky-strategy panic: the fallback routes the player anyway.
+    for _ in 0..2 {
+        assert_eq!(host_for(&router, "Trap").await, "10.0.0.2");
+    }
+    router.wait_for_log(&["plugin unhealthy", "pick", "backoff_ms=1000"]);
+    // While it backs off, it is not called at all: even a player it would route
+    // goes through the fallback.
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+    router.wait_for_log(&["strategy failed", "is unhealthy after repeated failures"]);
+    // Operators see it in `passage plugins`.
+    let admin = router.metrics_addr().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, out, err) = run_with_env(&["plugins", "--admin", &admin], dir.path(), &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let pick = out
+        .lines()
+        .find(|l| l.starts_with("pick "))
+        .expect("pick listed");
+    assert!(
+        pick.contains("strategy") && pick.contains("UNHEALTHY"),
+        "{out}"
+    );
+    assert!(pick.contains("deliberate panic"), "{out}");
+    let fill = out
+        .lines()
+        .find(|l| l.starts_with("player-fill "))
+        .expect("listed");
+    assert!(
+        fill.contains("healthy") && !fill.contains("UNHEALTHY"),
+        "{out}"
+    );
+    // After the back-off, a good call makes it healthy again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    router.wait_for_log(&["plugin recovered", "pick"]);
+}

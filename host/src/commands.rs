@@ -273,7 +273,7 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
                 p["contract"].as_str().unwrap_or("?").to_owned(),
                 format!("{}ms", p["limits"]["call_timeout_ms"]),
                 format!("{}MiB", p["limits"]["memory_limit_mib"]),
-                p["limits"]["max_instances"].to_string(),
+                role["max_instances"].to_string(),
                 if http.is_empty() {
                     "-".to_owned()
                 } else {

@@ -34,6 +34,8 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                 .map(|pool| {
                     serde_json::json!({
                         "role": pool.role().to_string(),
+                        // A router keeps one instance whatever the limit says.
+                        "max_instances": pool.limits().max_instances,
                         "calls": pool.health.calls.load(Ordering::Relaxed),
                         "failures": pool.health.failures.load(Ordering::Relaxed),
                         "health": pool.health.view(),

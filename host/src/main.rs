@@ -293,7 +293,7 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     let runtime = Arc::new(plugins::Runtime::new(config.plugin_runtime.cache_dir())?);
     let plugins = Arc::new(plugins::Plugins::load(runtime.clone(), &config).await?);
     tracing::info!(count = plugins.count(), dir = %config.plugin_runtime.dir.display(), "plugins ready");
-    if plugins.discovery.is_empty() || plugins.strategy.is_empty() {
+    if plugins.router.is_empty() && (plugins.discovery.is_empty() || plugins.strategy.is_empty()) {
         tracing::warn!(
             "no discovery or no strategy plugin loaded: players cannot be routed and will be told no server is available"
         );

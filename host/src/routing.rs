@@ -58,41 +58,94 @@ struct State {
 
 pub struct Router {
     plugins: Arc<Plugins>,
-    /// Index of the strategy plugin for hosts no pattern matches.
-    strategy: Option<usize>,
-    /// `(pattern, strategy index)`, most specific pattern first.
-    hosts: Vec<(String, usize)>,
-    /// Index of the strategy used when the chosen one fails.
-    fallback: Option<usize>,
+    /// What chooses for hosts no pattern matches.
+    default: Option<Chooser>,
+    /// `(pattern, chooser)`, most specific pattern first.
+    hosts: Vec<(String, Chooser)>,
+    /// Used when the chosen one fails.
+    fallback: Option<Chooser>,
     state: Mutex<State>,
 }
 
+/// What picks a player's target: a strategy over the discovered targets, or a
+/// router (contract 0.2.0) that discovers and selects in one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chooser {
+    Strategy(usize),
+    Router(usize),
+}
+
+/// A routing decision.
+pub struct Routed {
+    pub target: Target,
+    /// Set when a router reserved the target: give it back if the player is not
+    /// sent there.
+    pub reservation: Option<Reservation>,
+}
+
+/// A router's reservation, with the way back to the instance holding it.
+pub struct Reservation {
+    pool: Arc<PluginPool>,
+    token: String,
+    instance: u64,
+}
+
+impl Reservation {
+    /// Tells the router the player was not sent to the reserved target.
+    pub async fn release(self) {
+        if let Err(e) = self.pool.release(&self.token, self.instance).await {
+            tracing::warn!(
+                plugin = self.pool.name(),
+                "releasing a reservation failed: {e}"
+            );
+        }
+    }
+}
+
 impl Router {
-    /// `routing.strategy` names the strategy plugin; without a name, the only loaded
-    /// one is used. Several without a name is an error, so the choice never depends
-    /// on file names sorting. Every plugin `routing` names must be loaded.
+    /// `routing.strategy` names the strategy (or router) plugin; without a name, the
+    /// only loaded one is used. Several without a name is an error, so the choice
+    /// never depends on file names sorting. Every plugin `routing` names must be
+    /// loaded.
     pub fn new(plugins: Arc<Plugins>, routing: &Routing) -> anyhow::Result<Router> {
-        let names: Vec<&str> = plugins.strategy.iter().map(|p| p.name()).collect();
+        let choosers: Vec<(&str, Chooser)> = plugins
+            .strategy
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name(), Chooser::Strategy(i)))
+            .chain(
+                plugins
+                    .router
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.name(), Chooser::Router(i))),
+            )
+            .collect();
+        let names: Vec<&str> = choosers.iter().map(|(n, _)| *n).collect();
         let find = |key: &str, name: &str| {
-            names.iter().position(|n| *n == name).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{key}: no strategy plugin named `{name}` is loaded (loaded: {})",
-                    if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    }
-                )
-            })
+            choosers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{key}: no strategy or router plugin named `{name}` is loaded (loaded: {})",
+                        if names.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    )
+                })
         };
-        let strategy = match routing.strategy.as_deref() {
+        let default = match routing.strategy.as_deref() {
             Some(name) => Some(find("routing.strategy", name)?),
             None if names.len() > 1 && routing.hosts.is_empty() => anyhow::bail!(
-                "several strategy plugins are loaded ({}): choose one with routing.strategy",
+                "several strategy or router plugins are loaded ({}): choose one with routing.strategy",
                 names.join(", ")
             ),
             None if names.len() > 1 => None,
-            None => (!names.is_empty()).then_some(0),
+            None => choosers.first().map(|(_, c)| *c),
         };
         let mut hosts = Vec::new();
         for (pattern, name) in &routing.hosts {
@@ -110,7 +163,7 @@ impl Router {
         let n = plugins.discovery.len();
         Ok(Router {
             plugins,
-            strategy,
+            default,
             hosts,
             fallback,
             state: Mutex::new(State {
@@ -128,52 +181,65 @@ impl Router {
         })
     }
 
-    /// The strategy serving a handshake host name.
-    fn strategy_for(&self, server_address: &str) -> Option<&Arc<PluginPool>> {
-        let chosen = self
-            .hosts
+    /// What chooses for a handshake host name.
+    fn chooser_for(&self, server_address: &str) -> Option<Chooser> {
+        self.hosts
             .iter()
             .find(|(pattern, _)| host_matches(pattern, server_address))
-            .map(|(_, i)| *i)
-            .or(self.strategy);
-        chosen.and_then(|i| self.plugins.strategy.get(i))
+            .map(|(_, c)| *c)
+            .or(self.default)
+    }
+
+    fn pool(&self, chooser: Chooser) -> Option<&Arc<PluginPool>> {
+        match chooser {
+            Chooser::Strategy(i) => self.plugins.strategy.get(i),
+            Chooser::Router(i) => self.plugins.router.get(i),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks the discovery plugins, then the strategy, for this player's backend.
-    /// When the strategy fails and a fallback strategy is configured, the fallback
-    /// chooses instead.
-    pub async fn route(&self, player: &Player) -> Result<Target, RouteError> {
+    /// Asks the discovery plugins, then the strategy, for this player's backend
+    /// (or the router, which does both). When it fails and a fallback is
+    /// configured, the fallback chooses instead.
+    pub async fn route(&self, player: &Player) -> Result<Routed, RouteError> {
+        let Some(chooser) = self.chooser_for(&player.server_address) else {
+            return Err(RouteError::NoStrategy);
+        };
+        let result = self.route_with(chooser, player).await;
+        match (&result, self.fallback) {
+            (Err(e), Some(fallback)) if e.is_plugin_failure() && fallback != chooser => {
+                tracing::warn!(
+                    plugin = self.pool(chooser).map(|p| p.name()).unwrap_or("?"),
+                    fallback = self.pool(fallback).map(|p| p.name()).unwrap_or("?"),
+                    "strategy failed ({e}); the fallback strategy chooses"
+                );
+                self.route_with(fallback, player).await
+            }
+            _ => result,
+        }
+    }
+
+    async fn route_with(&self, chooser: Chooser, player: &Player) -> Result<Routed, RouteError> {
+        let Some(pool) = self.pool(chooser) else {
+            return Err(RouteError::NoStrategy);
+        };
+        if let Chooser::Router(_) = chooser {
+            return ask_router(pool, player).await;
+        }
         if self.plugins.discovery.is_empty() {
             return Err(RouteError::NoDiscovery);
         }
-        let Some(strategy) = self.strategy_for(&player.server_address) else {
-            return Err(RouteError::NoStrategy);
-        };
         let merged = self.discover(player).await?;
         if merged.set.targets.is_empty() {
             return Err(RouteError::NoTargets);
         }
-        let result = select(strategy, &merged, player).await;
-        match (
-            &result,
-            self.fallback.and_then(|i| self.plugins.strategy.get(i)),
-        ) {
-            (Err(e), Some(fallback))
-                if e.is_plugin_failure() && !Arc::ptr_eq(fallback, strategy) =>
-            {
-                tracing::warn!(
-                    plugin = strategy.name(),
-                    fallback = fallback.name(),
-                    "strategy failed ({e}); the fallback strategy chooses"
-                );
-                select(fallback, &merged, player).await
-            }
-            _ => result,
-        }
+        select(pool, &merged, player).await.map(|target| Routed {
+            target,
+            reservation: None,
+        })
     }
 
     /// Calls every discovery plugin with the revision we hold from it, and
@@ -252,6 +318,42 @@ async fn select(
             plugin: strategy.name().to_owned(),
             id: truncate(&id, 64),
         }),
+    }
+}
+
+/// One call to a router plugin; its target is checked like a discovered one, and
+/// a reservation on a target that cannot be used is given back at once.
+async fn ask_router(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, RouteError> {
+    let answer = pool
+        .route(player)
+        .await
+        .map_err(|error| RouteError::Plugin {
+            plugin: pool.name().to_owned(),
+            error,
+        })?;
+    let Some((routed, instance)) = answer else {
+        return Err(RouteError::NoChoice(pool.name().to_owned()));
+    };
+    let reservation = routed.reservation.map(|token| Reservation {
+        pool: pool.clone(),
+        token,
+        instance,
+    });
+    let id = routed.target.id.clone();
+    match valid_targets(pool.name(), vec![routed.target]).pop() {
+        Some(target) => Ok(Routed {
+            target,
+            reservation,
+        }),
+        None => {
+            if let Some(r) = reservation {
+                r.release().await;
+            }
+            Err(RouteError::UnknownTarget {
+                plugin: pool.name().to_owned(),
+                id: truncate(&id, 64),
+            })
+        }
     }
 }
 

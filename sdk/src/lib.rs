@@ -326,6 +326,7 @@ impl StatusResponse {
     }
 }
 
+pub mod http;
 
 /// Writing to the router's log. The host tags every line with the plugin's name.
 ///

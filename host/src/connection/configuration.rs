@@ -22,6 +22,7 @@ use crate::protocol::packets::configuration::{
     StoreCookie, Transfer,
 };
 use crate::protocol::packets::handshake::Handshake;
+use crate::routing::Routed;
 
 /// Serverbound configuration packets: plugin messages are the largest we accept.
 const MAX_CONFIGURATION_FRAME: usize = 32 * 1024 + 64;
@@ -81,15 +82,26 @@ pub(super) async fn run(
     let outcome = route_keeping_alive(conn, &player, deadline, &mut ignored).await?;
     metrics().routing_done(routing_started.elapsed());
     match outcome {
-        Ok(target) => {
-            tracing::info!(player = %player.name, target = %target.id, host = %target.host, port = target.port, "transfer");
+        Ok(Routed {
+            target,
+            reservation,
+        }) => {
+            tracing::info!(player = %player.name, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
             // The cookies and the Transfer leave in one write.
             store_cookies(conn, &login, &target);
-            conn.send(&Transfer {
-                host: target.host.clone(),
-                port: i32::from(target.port),
-            })
-            .await?;
+            let sent = conn
+                .send(&Transfer {
+                    host: target.host.clone(),
+                    port: i32::from(target.port),
+                })
+                .await;
+            if let Err(e) = sent {
+                // The player will not arrive: the router may hand the slot out again.
+                if let Some(reservation) = reservation {
+                    reservation.release().await;
+                }
+                return Err(e);
+            }
             // The client disconnects itself on Transfer; a FIN makes sure the
             // packet is flushed before we forget the connection.
             conn.outcome = "transferred";
@@ -220,7 +232,7 @@ async fn route_keeping_alive(
     player: &Player,
     deadline: Instant,
     ignored: &mut usize,
-) -> Result<Result<Target, crate::routing::RouteError>, ConnectionError> {
+) -> Result<Result<Routed, crate::routing::RouteError>, ConnectionError> {
     // The plugin set of this decision, kept to its end even if a reload swaps in
     // another meanwhile.
     let active = conn.shared.live.current();

@@ -18,15 +18,18 @@ use wasmtime::{Store, Trap};
 use super::bindings::{
     Discovered, Player, StatusRequest, StatusResponse, Target, discovery, status, strategy,
 };
+use super::contract_v0_2::{self, Routed};
 use super::host_api::HostState;
 use super::runtime::{EpochGate, Runtime};
 
-/// The roles of contract 0.1.0; one component may export several.
+/// The roles of the contract; one component may export several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Status,
     Discovery,
     Strategy,
+    /// Contract 0.2.0: discovery and selection in one call, with reservations.
+    Router,
 }
 
 impl std::fmt::Display for Role {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Role {
             Role::Status => "status",
             Role::Discovery => "discovery",
             Role::Strategy => "strategy",
+            Role::Router => "router",
         })
     }
 }
@@ -81,12 +85,14 @@ enum Pre {
     Status(status::StatusPluginPre<HostState>),
     Discovery(discovery::DiscoveryPluginPre<HostState>),
     Strategy(strategy::StrategyPluginPre<HostState>),
+    Router(contract_v0_2::RouterPluginPre<HostState>),
 }
 
 enum Bindings {
     Status(status::StatusPlugin),
     Discovery(discovery::DiscoveryPlugin),
     Strategy(strategy::StrategyPlugin),
+    Router(contract_v0_2::RouterPlugin),
 }
 
 /// The targets a strategy selects from, with an id that changes whenever they do.
@@ -101,6 +107,9 @@ struct Instance {
     bindings: Bindings,
     /// Which `TargetSet` a strategy instance last received.
     target_set: Option<u64>,
+    /// Tells this instance from its successors: a router's reservations live in
+    /// the instance that made them.
+    serial: u64,
 }
 
 /// A plugin's health: call counters for the CLI, and the back-off after repeated
@@ -220,6 +229,7 @@ pub struct PluginPool {
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
     epoch: Arc<EpochGate>,
+    serials: AtomicU64,
     pub health: Health,
 }
 
@@ -229,6 +239,9 @@ enum Call<'r> {
     Status(&'r StatusRequest),
     Discover(&'r Player, Option<u64>),
     Select(&'r TargetSet, &'r Player),
+    Route(&'r Player),
+    /// A reservation, and the serial of the instance that made it.
+    Release(&'r str, u64),
 }
 
 impl Call<'_> {
@@ -239,6 +252,8 @@ impl Call<'_> {
             Call::Status(_) => "status",
             Call::Discover(..) => "discover",
             Call::Select(..) => "select",
+            Call::Route(_) => "route",
+            Call::Release(..) => "release",
         }
     }
 }
@@ -248,6 +263,9 @@ enum Reply {
     Status(Option<StatusResponse>),
     Discover(Result<Discovered, String>),
     Select(Result<Option<String>, String>),
+    /// The answer, and the serial of the instance that gave it.
+    Route(Result<Option<Routed>, String>, u64),
+    Release,
 }
 
 fn wrong_reply() -> PluginError {
@@ -270,6 +288,22 @@ async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
                 .call_discover(&mut i.store, player, known)
                 .await?,
         ),
+        (Call::Route(player), Bindings::Router(b)) => Reply::Route(
+            b.passage_plugin_router()
+                .call_route(&mut i.store, player)
+                .await?,
+            i.serial,
+        ),
+        (Call::Release(_, serial), _) if serial != i.serial => {
+            // The instance that held it was replaced: its reservations went with it.
+            Reply::Release
+        }
+        (Call::Release(reservation, _), Bindings::Router(b)) => {
+            b.passage_plugin_router()
+                .call_release(&mut i.store, reservation)
+                .await?;
+            Reply::Release
+        }
         (Call::Select(set, player), Bindings::Strategy(b)) => {
             let api = b.passage_plugin_strategy();
             if i.target_set != Some(set.id) {
@@ -301,7 +335,14 @@ impl PluginPool {
             Role::Status => Pre::Status(status::StatusPluginPre::new(pre)?),
             Role::Discovery => Pre::Discovery(discovery::DiscoveryPluginPre::new(pre)?),
             Role::Strategy => Pre::Strategy(strategy::StrategyPluginPre::new(pre)?),
+            Role::Router => Pre::Router(contract_v0_2::RouterPluginPre::new(pre)?),
         };
+        // A router keeps one instance: reservations it holds in memory then stay
+        // consistent, and `release` reaches the instance that made them.
+        let mut limits = limits;
+        if role == Role::Router {
+            limits.max_instances = 1;
+        }
         Ok(PluginPool {
             name,
             role,
@@ -311,6 +352,7 @@ impl PluginPool {
             epoch: runtime.epoch_gate(),
             limits,
             idle: Mutex::new(Vec::new()),
+            serials: AtomicU64::new(1),
             health: Health::default(),
         })
     }
@@ -365,6 +407,23 @@ impl PluginPool {
             Reply::Select(r) => r.map_err(PluginError::Returned),
             _ => Err(wrong_reply()),
         }
+    }
+
+    /// A router's choice for `player`, with a handle to give a reservation back.
+    pub async fn route(&self, player: &Player) -> Result<Option<(Routed, u64)>, PluginError> {
+        match self.run(Call::Route(player)).await? {
+            Reply::Route(r, serial) => r
+                .map(|routed| routed.map(|routed| (routed, serial)))
+                .map_err(PluginError::Returned),
+            _ => Err(wrong_reply()),
+        }
+    }
+
+    /// Gives a reservation back to the router instance (`serial`) that made it.
+    pub async fn release(&self, reservation: &str, serial: u64) -> Result<(), PluginError> {
+        self.run(Call::Release(reservation, serial))
+            .await
+            .map(|_| ())
     }
 
     /// Runs `call` on a warm instance under the plugin's deadline. Getting an
@@ -440,6 +499,7 @@ impl PluginPool {
             Pre::Status(p) => p.engine(),
             Pre::Discovery(p) => p.engine(),
             Pre::Strategy(p) => p.engine(),
+            Pre::Router(p) => p.engine(),
         };
         let mut store = Store::new(engine, HostState::new(self.name.clone(), &self.limits));
         store.limiter(|s| s.limiter());
@@ -472,6 +532,14 @@ impl PluginPool {
                         .await?;
                     (Bindings::Strategy(b), r)
                 }
+                Pre::Router(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_router()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::Router(b), r)
+                }
             })
         }
         .await;
@@ -480,6 +548,7 @@ impl PluginPool {
                 store,
                 bindings,
                 target_set: None,
+                serial: self.serials.fetch_add(1, Ordering::Relaxed),
             }),
             Ok((_, Err(message))) => Err(PluginError::Config(message)),
             Err(e) => Err(classify(

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
+use super::contract_v0_2::ROUTER_EXPORT;
 use super::pool::{Limits, PluginPool, Role};
 use super::runtime::{CodeSource, Runtime, read_wasm};
 use crate::config::{Config, is_plugin_name};
@@ -42,6 +43,8 @@ pub struct Plugins {
     pub status: Vec<Arc<PluginPool>>,
     pub discovery: Vec<Arc<PluginPool>>,
     pub strategy: Vec<Arc<PluginPool>>,
+    /// Contract 0.2.0 routers: chosen like strategies, they discover and select.
+    pub router: Vec<Arc<PluginPool>>,
     pub files: Vec<Arc<PluginFile>>,
 }
 
@@ -81,6 +84,7 @@ impl Plugins {
             status: Vec::new(),
             discovery: Vec::new(),
             strategy: Vec::new(),
+            router: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -146,6 +150,7 @@ impl Plugins {
                     Role::Status => plugins.status.push(pool.clone()),
                     Role::Discovery => plugins.discovery.push(pool.clone()),
                     Role::Strategy => plugins.strategy.push(pool.clone()),
+                    Role::Router => plugins.router.push(pool.clone()),
                 }
             }
             plugins.files.push(file);
@@ -154,7 +159,7 @@ impl Plugins {
     }
 
     pub fn count(&self) -> usize {
-        self.status.len() + self.discovery.len() + self.strategy.len()
+        self.status.len() + self.discovery.len() + self.strategy.len() + self.router.len()
     }
 }
 
@@ -243,7 +248,7 @@ async fn load_file(
     if roles.is_empty() {
         bail!(
             "plugin `{name}` ({}) exports none of the roles of passage:plugin@0.1.0 \
-             (status, discovery, strategy)",
+             (status, discovery, strategy) or @0.2.0 (router)",
             path.display()
         );
     }
@@ -347,10 +352,17 @@ pub(crate) fn roles_of(
             STATUS_EXPORT => Some(Role::Status),
             DISCOVERY_EXPORT => Some(Role::Discovery),
             STRATEGY_EXPORT => Some(Role::Strategy),
+            ROUTER_EXPORT => Some(Role::Router),
             _ => None,
         })
         .collect();
     roles.sort();
     roles.dedup();
-    (roles, "0.1.0")
+    // The newest contract version any export implements.
+    let contract = if roles.contains(&Role::Router) {
+        "0.2.0"
+    } else {
+        "0.1.0"
+    };
+    (roles, contract)
 }

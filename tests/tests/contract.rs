@@ -1,0 +1,139 @@
+//! Contract versions end to end: a 0.2.0 router plugin (discover + select +
+//! reserve in one call) serving beside 0.1.0 plugins in the same router.
+
+use passage_tests::client::{LoginParams, login_to_final_packet};
+use passage_tests::{
+    Router, RouterSpec, nbt_text, parse_transfer, ping, plugin_wasm, run_with_env,
+};
+
+const CONFIG: &str = r#"
+[auth]
+mode = "offline"
+[limits]
+login_per_second = 0
+[routing]
+strategy = "player-fill"
+[routing.hosts]
+"alloc.example.com" = "reserving-router"
+[plugins.reserving-router]
+targets = [
+    { id = "game-1", host = "10.1.0.1", port = 25565, slots = 1 },
+    { id = "game-2", host = "10.1.0.2", port = 25566, slots = 1 },
+]
+[plugins.fixed-discovery]
+targets = [
+    { id = "lobby-1", host = "10.0.0.1", port = 25565, metadata = { players = 10, max_players = 100 } },
+    { id = "lobby-2", host = "10.0.0.2", port = 25565, metadata = { players = 80, max_players = 100 } },
+]
+[plugins.fixed-status]
+motd = "old contract, still here"
+"#;
+
+async fn login(router: &Router, name: &str, address: &str) -> Result<(String, i32), String> {
+    let mut params = LoginParams::new(767, name, None);
+    params.server_address = address.to_owned();
+    match login_to_final_packet(router.addr, &params, "en_us").await {
+        Ok((0x0B, body, _)) => Ok(parse_transfer(&body)),
+        Ok((_, body, _)) => Err(nbt_text(&body)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn a_router_plugin_reserves_targets_beside_plugins_of_contract_0_1_0() {
+    let router = Router::start(RouterSpec {
+        config: CONFIG,
+        plugins: vec![
+            ("reserving-router", plugin_wasm("reserving-router")),
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("player-fill", plugin_wasm("player-fill")),
+            ("fixed-status", plugin_wasm("fixed-status")),
+        ],
+        ..Default::default()
+    });
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=reserving-router",
+        "roles=router",
+        "0.2.0",
+    ]);
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=player-fill",
+        "roles=strategy",
+        "0.1.0",
+    ]);
+
+    // The router role: one slot per game server, reserved in one call.
+    let alloc = "alloc.example.com";
+    assert_eq!(
+        login(&router, "A", alloc).await,
+        Ok(("10.1.0.1".to_owned(), 25565))
+    );
+    assert_eq!(
+        login(&router, "B", alloc).await,
+        Ok(("10.1.0.2".to_owned(), 25566))
+    );
+    let full = login(&router, "C", alloc).await.expect_err("no slot left");
+    assert!(full.contains("No server"), "{full}");
+    router.wait_for_log(&["transfer", "player=A", "reserved=true"]);
+
+    // 0.1.0 plugins keep working in the same process: discovery + strategy for
+    // the other host names, status for pings.
+    assert_eq!(
+        login(&router, "D", "play.example.com").await,
+        Ok(("10.0.0.2".to_owned(), 25565))
+    );
+    let pong = ping(router.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
+    let status = pong.status.to_string();
+    assert!(status.contains("old contract, still here"), "{status}");
+
+    // Operators see both contract versions.
+    let admin = router.metrics_addr().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, out, err) = run_with_env(&["plugins", "--admin", &admin], dir.path(), &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"))
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("reserving-router"),
+        ["reserving-router", "router", "0.2.0"]
+    );
+    // A router keeps one instance, so its reservations stay consistent.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("reserving-router") && l.contains("  1  ")),
+        "{out}"
+    );
+    assert_eq!(row("player-fill"), ["player-fill", "strategy", "0.1.0"]);
+}
+
+#[tokio::test]
+async fn a_trapping_router_is_replaced_and_the_player_told() {
+    let router = Router::start(RouterSpec {
+        config: &CONFIG.replace(
+            "strategy = \"player-fill\"",
+            "strategy = \"reserving-router\"",
+        ),
+        plugins: vec![("reserving-router", plugin_wasm("reserving-router"))],
+        ..Default::default()
+    });
+    let failed = login(&router, "Trap", "play.example.com")
+        .await
+        .expect_err("trap");
+    assert!(!failed.is_empty());
+    router.wait_for_log(&["routing failed", "reserving-router", "trapped"]);
+    // A fresh instance serves the next player (its reservations start empty).
+    assert_eq!(
+        login(&router, "A", "play.example.com").await,
+        Ok(("10.1.0.1".to_owned(), 25565))
+    );
+}

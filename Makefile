@@ -73,3 +73,85 @@ loadgen:
 clean:
 	$(CARGO) clean
 	rm -f $(addprefix plugins/,$(addsuffix .wasm,$(SHIPPED_PLUGINS)))
+
+# ---- Plugins in Python and JavaScript (docs/plugins/python.md, javascript.md) ----
+# Their toolchains are installed on first use, at pinned versions, under
+# target/toolchains/. Without python3 (venv, pip) or node/npm, or without PyPI or
+# npm, the build is skipped, not failed: the reason goes into
+# target/toolchains/<python|js>.unavailable and the end-to-end tests skip too.
+# Outputs stay in target/ (12-18 MB each, seconds to compile): never plugins/*.wasm.
+.PHONY: lang-plugins py-plugins js-plugins
+TOOLCHAINS := target/toolchains
+COMPONENTIZE_PY_VERSION := 0.25.1
+# `jco componentize` 1.35.0 fails (os error 44 reading the WIT); the
+# componentize-js CLI it depends on works, so both are pinned and the CLI is used.
+JCO_VERSION := 1.35.0
+COMPONENTIZE_JS_VERSION := 0.22.0
+PY_STAMP := $(TOOLCHAINS)/python/componentize-py-$(COMPONENTIZE_PY_VERSION).ok
+JS_STAMP := $(TOOLCHAINS)/js/componentize-js-$(COMPONENTIZE_JS_VERSION)-jco-$(JCO_VERSION).ok
+COMPONENTIZE_JS := $(TOOLCHAINS)/js/node_modules/@bytecodealliance/componentize-js/src/cli.js
+PLUGIN_WIT := wit/0.1.0/plugin.wit
+
+lang-plugins: py-plugins js-plugins
+py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm
+js-plugins: $(PLUGIN_OUT)/weighted_js.wasm
+e2e: lang-plugins
+
+# A stamp that is not created (install failed) leaves the rule to run again next time.
+$(PY_STAMP):
+	@mkdir -p $(TOOLCHAINS); rm -rf $(TOOLCHAINS)/python; log=$(TOOLCHAINS)/python.log; \
+	echo "installing componentize-py $(COMPONENTIZE_PY_VERSION) into $(TOOLCHAINS)/python"; \
+	if ! command -v python3 >/dev/null 2>&1; then why="python3 not found"; \
+	elif ! python3 -m venv $(TOOLCHAINS)/python >$$log 2>&1; then \
+		why="python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv), see $$log"; \
+	elif ! $(TOOLCHAINS)/python/bin/python -m pip install --disable-pip-version-check \
+		--timeout 30 --retries 2 componentize-py==$(COMPONENTIZE_PY_VERSION) >>$$log 2>&1; then \
+		why="pip install componentize-py==$(COMPONENTIZE_PY_VERSION) failed (PyPI unreachable?), see $$log"; \
+	else why=; fi; \
+	if [ -n "$$why" ]; then \
+		echo "$$why" >$(TOOLCHAINS)/python.unavailable; echo "python plugins skipped: $$why"; \
+	else rm -f $(TOOLCHAINS)/python.unavailable; touch $@; fi
+
+$(JS_STAMP):
+	@mkdir -p $(TOOLCHAINS); rm -rf $(TOOLCHAINS)/js; log=$(TOOLCHAINS)/js.log; \
+	echo "installing componentize-js $(COMPONENTIZE_JS_VERSION) and jco $(JCO_VERSION) into $(TOOLCHAINS)/js"; \
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		why="node or npm not found"; \
+	elif ! npm install --prefix $(TOOLCHAINS)/js --save-exact --no-audit --no-fund \
+		--fetch-retries=2 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=10000 \
+		@bytecodealliance/componentize-js@$(COMPONENTIZE_JS_VERSION) \
+		@bytecodealliance/jco@$(JCO_VERSION) >$$log 2>&1; then \
+		why="npm install @bytecodealliance/componentize-js@$(COMPONENTIZE_JS_VERSION) failed (npm registry unreachable?), see $$log"; \
+	elif ! node $(COMPONENTIZE_JS) --version >>$$log 2>&1; then \
+		why="componentize-js does not run on node $$(node --version), see $$log"; \
+	else why=; fi; \
+	if [ -n "$$why" ]; then \
+		echo "$$why" >$(TOOLCHAINS)/js.unavailable; echo "javascript plugins skipped: $$why"; \
+	else rm -f $(TOOLCHAINS)/js.unavailable; touch $@; fi
+
+# Built into a temporary file first, so a failed build leaves no stale output.
+# The sources are staged in target/ because componentize-py writes __pycache__
+# next to the modules it imports.
+$(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGIN_WIT) $(PY_STAMP)
+	@if [ ! -f $(PY_STAMP) ]; then \
+		echo "rendezvous-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/rendezvous-py && \
+		mkdir -p $(TOOLCHAINS)/src/rendezvous-py && \
+		cp plugins/rendezvous-py/*.py $(TOOLCHAINS)/src/rendezvous-py/ && \
+		echo "componentize-py: plugins/rendezvous-py -> $@" && \
+		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
+		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.1.0 -w strategy-plugin \
+			componentize -p $(TOOLCHAINS)/src/rendezvous-py app -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi
+
+# -d http -d fetch-event: the router links no wasi:http.
+$(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS_STAMP)
+	@if [ ! -f $(JS_STAMP) ]; then \
+		echo "weighted-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && \
+		echo "componentize-js: plugins/weighted-js -> $@" && \
+		node $(COMPONENTIZE_JS) plugins/weighted-js/plugin.js --wit wit/0.1.0 \
+			-n strategy-plugin -d http -d fetch-event -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi

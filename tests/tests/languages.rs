@@ -1,0 +1,395 @@
+//! Strategy plugins written in Python (componentize-py) and JavaScript
+//! (componentize-js), routing real players through the real router: the same
+//! contract as the Rust plugins, checked from the outside.
+//!
+//! `make e2e` builds them (`make lang-plugins`). When a toolchain cannot be
+//! installed, the Makefile writes the reason to `target/toolchains/<lang>.unavailable`
+//! and these tests print `skipped: <reason>` instead of failing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use passage_tests::client::{LoginOutcome, LoginParams, client_information, final_packet, login};
+use passage_tests::{Router, RouterSpec, parse_transfer, plugin_wasm, workspace_root};
+
+/// Offline logins (no session server), all from 127.0.0.1: the per-address
+/// login budget is turned off.
+const COMMON: &str = r#"
+[auth]
+mode = "offline"
+
+[limits]
+login_per_second = 0.0
+"#;
+
+/// The `[plugin_runtime]` table; `extra` adds lines to it. An instance of either
+/// plugin needs 13 MiB (Python) or 10 MiB (JavaScript) of linear memory, so the
+/// default cap (64 MiB) stays. Its first call (`configure` on a fresh instance)
+/// took 7-13 ms on a quiet machine but up to 61 ms while another build ran,
+/// close to the default deadline of 100 ms: the deadline is raised for a
+/// loaded CI machine.
+fn plugin_runtime(extra: &str) -> String {
+    format!("[plugin_runtime]\ncall_timeout_ms = 1000\n{extra}\n")
+}
+
+/// The reason a language's plugin was not built, from the Makefile's marker.
+fn unavailable(language: &str) -> Option<String> {
+    let marker = workspace_root()
+        .join("target")
+        .join("toolchains")
+        .join(format!("{language}.unavailable"));
+    std::fs::read_to_string(marker)
+        .ok()
+        .map(|why| why.trim().to_owned())
+}
+
+/// One compiled-code cache for every test here (and every run): compiling a
+/// 12-18 MB component takes seconds, loading the cached code milliseconds.
+fn cache_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("languages-cache");
+    std::fs::create_dir_all(&dir).expect("create the shared cache dir");
+    dir
+}
+
+/// Held while a router loads its plugins, so tests running in parallel compile
+/// a component once (the next one finds it in the cache) instead of twice at once.
+static LOADING: Mutex<()> = Mutex::new(());
+
+fn start(strategy: &str, runtime: &str, tables: &str) -> Router {
+    let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_dir();
+    let config = format!("{COMMON}\n{}\n{tables}", plugin_runtime(runtime));
+    let started = Instant::now();
+    let router = Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            (strategy, plugin_wasm(strategy)),
+        ],
+        cache_dir: Some(&cache),
+        ..Default::default()
+    });
+    let loaded = router.wait_for_log(&["plugin loaded", &format!("plugin={strategy}")]);
+    println!(
+        "{strategy}: router listening after {:?}; {}",
+        started.elapsed(),
+        loaded
+            .split_once("plugin loaded")
+            .map_or(&*loaded, |(_, r)| r)
+    );
+    router
+}
+
+/// Logs `name` in (offline) and returns the UUID the router gave the player
+/// (hyphenated, as plugins see it) and the host of the Transfer.
+async fn route(router: &Router, name: &str) -> (String, String) {
+    let params = LoginParams::new(775, name, None);
+    let outcome = login(router.addr, &params).await;
+    let Ok(LoginOutcome::Configuration(mut client, profile, _)) = outcome else {
+        panic!(
+            "{name}: login did not reach configuration\n{}",
+            router.log()
+        );
+    };
+    client
+        .send(0x00, &client_information("en_us", params.protocol))
+        .await
+        .unwrap();
+    let (id, body, _) = final_packet(&mut client)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", router.log()));
+    assert_eq!(id, 0x0B, "{name}: Transfer expected\n{}", router.log());
+    (hyphenated(profile.uuid), parse_transfer(&body).0)
+}
+
+fn hyphenated(uuid: u128) -> String {
+    let hex = format!("{uuid:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Prints, for the record, what the router measured of the plugin's calls
+/// (sum and count of `passage_plugin_call_duration_seconds`).
+async fn print_call_cost(router: &Router, plugin: &str) {
+    let Ok((200, metrics)) = passage_tests::http_get(router.metrics_addr(), "/metrics").await
+    else {
+        return;
+    };
+    for line in metrics.lines().filter(|l| {
+        l.contains(&format!("plugin=\"{plugin}\"")) && (l.contains("_sum") || l.contains("_count"))
+    }) {
+        println!("{plugin}: {line}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// rendezvous-py
+// ---------------------------------------------------------------------------
+
+/// (id, host) of the targets; the test maps a Transfer's host back to the id.
+const RENDEZVOUS_TARGETS: [(&str, &str); 3] = [
+    ("lobby-a", "10.0.0.1"),
+    ("lobby-b", "10.0.0.2"),
+    ("lobby-c", "10.0.0.3"),
+];
+
+const RENDEZVOUS_TABLES: &str = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "lobby-a", host = "10.0.0.1" },
+    { id = "lobby-b", host = "10.0.0.2" },
+    { id = "lobby-c", host = "10.0.0.3" },
+]
+"#;
+
+/// 64-bit FNV-1a, written here independently of the plugin.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Highest random weight: the target whose FNV-1a of `uuid/id` is largest
+/// (ties: the smallest id).
+fn rendezvous(uuid: &str) -> &'static str {
+    RENDEZVOUS_TARGETS
+        .iter()
+        .map(|(id, _)| *id)
+        .max_by(|a, b| {
+            let score = |id: &str| fnv1a64(format!("{uuid}/{id}").as_bytes());
+            score(a).cmp(&score(b)).then(b.cmp(a))
+        })
+        .expect("targets")
+}
+
+fn id_of(host: &str) -> &'static str {
+    RENDEZVOUS_TARGETS
+        .iter()
+        .find(|(_, h)| *h == host)
+        .map(|(id, _)| *id)
+        .unwrap_or_else(|| panic!("transferred to an unknown host {host}"))
+}
+
+#[test]
+fn fnv1a64_matches_the_published_vectors() {
+    // From the FNV reference test suite.
+    assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+}
+
+#[tokio::test]
+async fn rendezvous_py_keeps_a_player_on_the_hashed_target() {
+    if let Some(why) = unavailable("python") {
+        println!("skipped: {why}");
+        return;
+    }
+    let router = start("rendezvous-py", "", RENDEZVOUS_TABLES);
+    router.wait_for_log(&["rendezvous-py configured"]);
+
+    let mut steve = BTreeSet::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (uuid, host) = route(&router, "Steve").await;
+        println!("Steve -> {host} in {:?}", started.elapsed());
+        assert_eq!(id_of(&host), rendezvous(&uuid), "Steve ({uuid})");
+        steve.insert(host);
+    }
+    assert_eq!(
+        steve.len(),
+        1,
+        "the same player, the same target: {steve:?}"
+    );
+
+    let mut used = BTreeSet::new();
+    for i in 0..20 {
+        let name = format!("Player{i:02}");
+        let (uuid, host) = route(&router, &name).await;
+        assert_eq!(id_of(&host), rendezvous(&uuid), "{name} ({uuid})");
+        used.insert(id_of(&host));
+    }
+    assert!(used.len() > 1, "20 players all went to {used:?}");
+    router.wait_for_log(&["transfer", "target=lobby-"]);
+    print_call_cost(&router, "rendezvous-py").await;
+}
+
+/// Starts a router whose `[plugins.<plugin>]` table has an unknown key and
+/// returns its log: the plugin's `configure` must refuse it, which stops start-up.
+fn refused_start(plugin: &str) -> String {
+    let cache = cache_dir();
+    let config = format!(
+        "{COMMON}\n{}\n{RENDEZVOUS_TABLES}\n[plugins.{plugin}]\nreplicas = 3\n",
+        plugin_runtime("")
+    );
+    let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+    let result = Router::try_start(RouterSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            (plugin, plugin_wasm(plugin)),
+        ],
+        cache_dir: Some(&cache),
+        ..Default::default()
+    });
+    match result {
+        Err((log, _)) => log,
+        Ok(_) => panic!("the router started with an unknown key for {plugin}"),
+    }
+}
+
+#[test]
+fn rendezvous_py_refuses_an_unknown_setting() {
+    if let Some(why) = unavailable("python") {
+        println!("skipped: {why}");
+        return;
+    }
+    let log = refused_start("rendezvous-py");
+    assert!(
+        log.contains("unknown key(s) `replicas`: rendezvous-py takes no settings"),
+        "{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// weighted-js
+// ---------------------------------------------------------------------------
+
+/// One warm instance, so consecutive logins see one rotation.
+const ONE_INSTANCE: &str = "max_instances = 1";
+
+/// Reference smooth weighted round robin (nginx): every pick raises each
+/// score by its weight, takes the highest (ties: the first, i.e. smallest id),
+/// and lowers the winner by the total.
+fn smooth_wrr(weights: &[(&'static str, i64)], picks: usize) -> Vec<&'static str> {
+    let mut current = vec![0i64; weights.len()];
+    let total: i64 = weights.iter().map(|(_, w)| w).sum();
+    (0..picks)
+        .map(|_| {
+            let mut best = 0;
+            for (i, (_, w)) in weights.iter().enumerate() {
+                current[i] += w;
+                if current[i] > current[best] {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            weights[best].0
+        })
+        .collect()
+}
+
+#[test]
+fn smooth_wrr_reference_gives_the_nginx_order() {
+    assert_eq!(
+        smooth_wrr(&[("a", 3), ("b", 1)], 8),
+        ["a", "a", "b", "a", "a", "a", "b", "a"]
+    );
+    // nginx's own example: weights 5, 1, 1 give a a b a c a a.
+    assert_eq!(
+        smooth_wrr(&[("a", 5), ("b", 1), ("c", 1)], 7),
+        ["a", "a", "b", "a", "c", "a", "a"]
+    );
+}
+
+#[test]
+fn weighted_js_refuses_an_unknown_setting() {
+    if let Some(why) = unavailable("js") {
+        println!("skipped: {why}");
+        return;
+    }
+    let log = refused_start("weighted-js");
+    assert!(
+        log.contains("unknown key(s) `replicas`: weighted-js takes no settings"),
+        "{log}"
+    );
+}
+
+async fn js_hosts(router: &Router, logins: usize) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for i in 0..logins {
+        let started = Instant::now();
+        let (_, host) = route(router, &format!("Weighted{i}")).await;
+        println!("login {i} -> {host} in {:?}", started.elapsed());
+        hosts.push(host);
+    }
+    hosts
+}
+
+#[tokio::test]
+async fn weighted_js_follows_the_smooth_weighted_round_robin_order() {
+    if let Some(why) = unavailable("js") {
+        println!("skipped: {why}");
+        return;
+    }
+    // `heavy` 3, `light` 1, `off` 0 (never chosen). Listed light-first: the
+    // rotation is in id order, whatever order discovery gives.
+    let tables = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "light", host = "10.0.0.2", metadata = { weight = 1 } },
+    { id = "off", host = "10.0.0.9", metadata = { weight = 0 } },
+    { id = "heavy", host = "10.0.0.1", metadata = { weight = "3" } },
+]
+"#;
+    let router = start("weighted-js", ONE_INSTANCE, tables);
+    router.wait_for_log(&["weighted-js configured"]);
+    let hosts = js_hosts(&router, 8).await;
+    let (heavy, light) = ("10.0.0.1", "10.0.0.2");
+    let expected = [heavy, heavy, light, heavy, heavy, heavy, light, heavy];
+    assert_eq!(hosts, expected, "log:\n{}", router.log());
+    // The same order as the reference implementation.
+    assert_eq!(
+        smooth_wrr(&[("heavy", 3), ("light", 1)], 8)
+            .iter()
+            .map(|id| if *id == "heavy" { heavy } else { light })
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(!router.log().contains("weight` is not an integer"));
+    print_call_cost(&router, "weighted-js").await;
+}
+
+#[tokio::test]
+async fn weighted_js_counts_an_invalid_weight_as_1_and_warns_once() {
+    if let Some(why) = unavailable("js") {
+        println!("skipped: {why}");
+        return;
+    }
+    let tables = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "a", host = "10.0.0.1", metadata = { weight = 2 } },
+    { id = "b", host = "10.0.0.2", metadata = { weight = "lots" } },
+    { id = "c", host = "10.0.0.3" },
+]
+"#;
+    let router = start("weighted-js", ONE_INSTANCE, tables);
+    // a 2, b invalid (1), c absent (1).
+    let hosts = js_hosts(&router, 8).await;
+    let expected: Vec<String> = smooth_wrr(&[("a", 2), ("b", 1), ("c", 1)], 8)
+        .into_iter()
+        .map(|id| match id {
+            "a" => "10.0.0.1",
+            "b" => "10.0.0.2",
+            _ => "10.0.0.3",
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(hosts, expected, "log:\n{}", router.log());
+    let warning = router.wait_for_log(&["weight` is not an integer", "for b;"]);
+    assert!(warning.contains("WARN"), "{warning}");
+    let log = router.log();
+    assert_eq!(
+        log.matches("weight` is not an integer").count(),
+        1,
+        "one warning per set-targets:\n{log}"
+    );
+}

@@ -8,9 +8,10 @@
 //! - a changed, added or removed `.wasm` is applied on its own: a file that cannot
 //!   load is refused with a log line naming it and why, and the plugin's previous
 //!   version (if any) keeps serving;
-//! - a changed configuration is all-or-nothing: if it does not parse, or any plugin
-//!   rejects its new table, or the routing it describes names a missing plugin,
-//!   nothing changes;
+//! - a changed configuration is all-or-nothing: if it does not parse, or any loaded
+//!   plugin rejects its new table or grant, or the routing it describes names a
+//!   missing plugin, nothing changes (a broken file that is not loaded anyway is
+//!   refused on its own, so it cannot block configuration reloads);
 //! - keys that need a restart (sockets, limits, auth, ...) are logged as such.
 
 use std::path::{Path, PathBuf};
@@ -177,7 +178,7 @@ impl Reloader {
         let current = self.live.current();
         // A new configuration is all-or-nothing; file changes apply one by one.
         let on_failure = if config_changed {
-            OnFailure::Refuse
+            OnFailure::RefuseIfLoaded
         } else {
             OnFailure::KeepPrevious
         };

@@ -164,10 +164,23 @@ async fn a_changed_config_file_reloads_plugin_tables_all_or_nothing() {
     router.wait_for_log(&["plugin reload refused", "fixed-discovery"]);
     assert_eq!(host_for(&router, "Alex").await, "10.0.0.9");
 
+    // A broken plugin file lying in the directory is refused on its own: it does
+    // not block configuration reloads.
+    std::fs::write(router.plugins_dir().join("extra.wasm"), b"garbage").expect("write");
+    router.wait_for_log(&["new plugin file refused", "extra"]);
+    std::fs::write(router.config_path(), moved.replace("10.0.0.9", "10.0.0.8"))
+        .expect("write config");
+    router.wait_for_log(&[
+        "plugins reloaded",
+        "reconfigured=fixed-discovery",
+        "refused=1",
+    ]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.8");
+
     // A file that does not parse: nothing changes either.
     std::fs::write(router.config_path(), "bind = [").expect("write config");
     router.wait_for_log(&["configuration reload refused"]);
-    assert_eq!(host_for(&router, "Alex").await, "10.0.0.9");
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.8");
 }
 
 #[tokio::test]

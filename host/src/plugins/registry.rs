@@ -55,6 +55,11 @@ pub enum OnFailure {
     Refuse,
     /// The file is refused and the plugin's previous version, if any, stays.
     KeepPrevious,
+    /// A plugin that is loaded now must load again (its new configuration or
+    /// grant must be accepted) or the whole load fails; a file that is not loaded
+    /// now (new, or refused before) is refused on its own, so one broken file
+    /// lying in the directory does not block every configuration reload.
+    RefuseIfLoaded,
 }
 
 /// What a load changed, for the log.
@@ -131,7 +136,12 @@ impl Plugins {
                     }
                     loaded.push(file);
                 }
-                Err(e) if on_failure == OnFailure::Refuse => return Err(e),
+                Err(e)
+                    if on_failure == OnFailure::Refuse
+                        || (on_failure == OnFailure::RefuseIfLoaded && previous.is_some()) =>
+                {
+                    return Err(e);
+                }
                 Err(e) => {
                     changes.refused.push((name, format!("{e:#}")));
                     loaded.extend(previous.cloned());

@@ -145,7 +145,7 @@ $(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGI
 		mv $@.tmp $@; \
 	fi
 
-# -d http -d fetch-event: the router links no wasi:http.
+# -d http -d fetch-event: it makes no HTTP requests, so it does not import wasi:http.
 $(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS_STAMP)
 	@if [ ! -f $(JS_STAMP) ]; then \
 		echo "weighted-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \

@@ -31,10 +31,10 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
-# The target ids from the last set-targets, sorted. Module state, not class
-# state: componentize-py may make a new `Strategy` object for each call, but the
-# module lives as long as the component instance. One instance serves one call
-# at a time, so no locking is needed.
+# The target ids from the last set-targets, sorted. Module state, not `self`:
+# componentize-py does not keep one `Strategy` object across calls (an attribute
+# set in `set_targets` is gone in `select`), but the module lives as long as the
+# component instance. One instance serves one call at a time: no locking.
 _targets: List[str] = []
 
 

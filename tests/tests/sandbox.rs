@@ -8,7 +8,10 @@ use passage_tests::{Router, RouterSpec, ping, plugin_wasm, run_to_exit};
 
 fn misbehaving_router(mode: &str) -> Router {
     let config = format!(
-        "[plugin_runtime]\ncall_timeout_ms = 300\nmemory_limit_mib = 16\n\n\
+        // A high failure threshold: these tests show each failure is contained and
+        // the next call gets a fresh instance; the back-off after repeated
+        // failures has its own test (reload.rs).
+        "[plugin_runtime]\ncall_timeout_ms = 300\nmemory_limit_mib = 16\nfailure_threshold = 1000\n\n\
          [status]\nmotd = \"fallback\"\n\n[plugins.misbehave]\nmode = \"{mode}\"\n"
     );
     Router::start(RouterSpec {

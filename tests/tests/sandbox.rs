@@ -158,3 +158,27 @@ async fn plugins_reach_no_files_environment_or_network() {
         "fs:denied dir:denied env:denied net:denied"
     );
 }
+
+/// A grant replaces the defaults for that plugin only: its own deadline and
+/// memory cap are the ones enforced.
+#[tokio::test]
+async fn a_plugins_grant_sets_its_own_deadline_and_memory_cap() {
+    for (mode, cause) in [
+        ("loop", "missed its deadline of 40ms"),
+        ("oom", "exceeded its memory limit of 8 MiB"),
+    ] {
+        let config = format!(
+            "[plugin_runtime]\ncall_timeout_ms = 300\nmemory_limit_mib = 16\nfailure_threshold = 1000\n\
+             [plugin_runtime.grants.misbehave]\ncall_timeout_ms = 40\nmemory_limit_mib = 8\n\
+             [status]\nmotd = \"fallback\"\n[plugins.misbehave]\nmode = \"{mode}\"\n"
+        );
+        let router = Router::start(RouterSpec {
+            config: &config,
+            plugins: vec![("misbehave", plugin_wasm("misbehave"))],
+            ..Default::default()
+        });
+        let p = ping(router.addr, 767, "play.test").await.unwrap();
+        assert_eq!(p.status["description"]["text"], "fallback", "{mode}");
+        router.wait_for_log(&["plugin=\"misbehave\"", cause]);
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use passage::plugins::bindings::{Discovered, Player, StatusRequest};
-use passage::plugins::pool::Limits;
+use passage::plugins::pool::{Contract, Limits};
 use passage::plugins::{PluginPool, Role, Runtime, TargetSet};
 
 fn wasm(name: &str) -> PathBuf {
@@ -32,6 +32,7 @@ fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) ->
         rt,
         name.into(),
         role,
+        Contract::V0_1,
         &component,
         config.to_string(),
         Limits {

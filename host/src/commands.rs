@@ -270,7 +270,7 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
             rows.push([
                 p["name"].as_str().unwrap_or("?").to_owned(),
                 role["role"].as_str().unwrap_or("?").to_owned(),
-                p["contract"].as_str().unwrap_or("?").to_owned(),
+                role["contract"].as_str().unwrap_or("?").to_owned(),
                 format!("{}ms", p["limits"]["call_timeout_ms"]),
                 format!("{}MiB", p["limits"]["memory_limit_mib"]),
                 role["max_instances"].to_string(),

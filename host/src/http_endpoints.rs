@@ -34,6 +34,7 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                 .map(|pool| {
                     serde_json::json!({
                         "role": pool.role().to_string(),
+                        "contract": pool.contract().as_str(),
                         // A router keeps one instance whatever the limit says.
                         "max_instances": pool.limits().max_instances,
                         "calls": pool.health.calls.load(Ordering::Relaxed),

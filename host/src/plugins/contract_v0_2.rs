@@ -56,6 +56,101 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The roles 0.2.0 shares with 0.1.0, at their 0.2.0 export names. `with` maps the
+/// imported `types` and `log` onto 0.1.0; the records each role interface declares
+/// itself (status request and response, the discovery answer) are generated anew
+/// and converted below, field by field, to the host's one set of types.
+pub mod status {
+    wasmtime::component::bindgen!({
+        world: "status-plugin",
+        path: "../wit/0.2.0",
+        exports: { default: async },
+        with: {
+            "passage:plugin/log@0.2.0": crate::plugins::bindings::discovery::passage::plugin::log,
+        },
+    });
+}
+
+pub mod discovery {
+    wasmtime::component::bindgen!({
+        world: "discovery-plugin",
+        path: "../wit/0.2.0",
+        exports: { default: async },
+        with: {
+            "passage:plugin/types@0.2.0": crate::plugins::bindings::discovery::passage::plugin::types,
+            "passage:plugin/log@0.2.0": crate::plugins::bindings::discovery::passage::plugin::log,
+        },
+    });
+}
+
+pub mod strategy {
+    wasmtime::component::bindgen!({
+        world: "strategy-plugin",
+        path: "../wit/0.2.0",
+        exports: { default: async },
+        with: {
+            "passage:plugin/types@0.2.0": crate::plugins::bindings::discovery::passage::plugin::types,
+            "passage:plugin/log@0.2.0": crate::plugins::bindings::discovery::passage::plugin::log,
+        },
+    });
+}
+
+/// Export names of the 0.1.0 roles at version 0.2.0.
+pub const STATUS_EXPORT: &str = "passage:plugin/status@0.2.0";
+pub const DISCOVERY_EXPORT: &str = "passage:plugin/discovery@0.2.0";
+pub const STRATEGY_EXPORT: &str = "passage:plugin/strategy@0.2.0";
+
+/// The adapter between the host's types (0.1.0) and 0.2.0's own records.
+pub mod adapt {
+    use super::discovery::exports::passage::plugin::discovery as d2;
+    use super::status::exports::passage::plugin::status as s2;
+    use crate::plugins::bindings as v1;
+
+    pub fn status_request(r: &v1::StatusRequest) -> s2::StatusRequest {
+        s2::StatusRequest {
+            client_ip: r.client_ip.clone(),
+            protocol: r.protocol,
+            server_address: r.server_address.clone(),
+            server_port: r.server_port,
+        }
+    }
+
+    pub fn status_response(r: s2::StatusResponse) -> v1::StatusResponse {
+        v1::StatusResponse {
+            version_name: r.version_name,
+            version_protocol: r.version_protocol,
+            players: r.players.map(|p| v1::Players {
+                online: p.online,
+                max: p.max,
+                sample: p
+                    .sample
+                    .into_iter()
+                    .map(|s| v1::PlayerSample {
+                        name: s.name,
+                        id: s.id,
+                    })
+                    .collect(),
+            }),
+            description: match r.description {
+                s2::Text::Plain(t) => v1::Text::Plain(t),
+                s2::Text::Json(t) => v1::Text::Json(t),
+            },
+            favicon: r.favicon,
+            enforces_secure_chat: r.enforces_secure_chat,
+        }
+    }
+
+    pub fn discovered(d: d2::Discovered) -> v1::Discovered {
+        match d {
+            d2::Discovered::Unchanged => v1::Discovered::Unchanged,
+            d2::Discovered::Targets(list) => v1::Discovered::Targets(v1::TargetList {
+                revision: list.revision,
+                targets: list.targets,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};

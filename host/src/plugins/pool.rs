@@ -43,6 +43,23 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// The contract versions the host implements; a plugin's version is told from
+/// its export names (`passage:plugin/strategy@0.1.0` vs `@0.2.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Contract {
+    V0_1,
+    V0_2,
+}
+
+impl Contract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
 /// Why a plugin call produced no answer. Every variant is logged with the plugin's
 /// name; none of them reaches the player as anything but the host's fallback.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +103,9 @@ enum Pre {
     Discovery(discovery::DiscoveryPluginPre<HostState>),
     Strategy(strategy::StrategyPluginPre<HostState>),
     Router(contract_v0_2::RouterPluginPre<HostState>),
+    StatusV2(contract_v0_2::status::StatusPluginPre<HostState>),
+    DiscoveryV2(contract_v0_2::discovery::DiscoveryPluginPre<HostState>),
+    StrategyV2(contract_v0_2::strategy::StrategyPluginPre<HostState>),
 }
 
 enum Bindings {
@@ -93,6 +113,9 @@ enum Bindings {
     Discovery(discovery::DiscoveryPlugin),
     Strategy(strategy::StrategyPlugin),
     Router(contract_v0_2::RouterPlugin),
+    StatusV2(contract_v0_2::status::StatusPlugin),
+    DiscoveryV2(contract_v0_2::discovery::DiscoveryPlugin),
+    StrategyV2(contract_v0_2::strategy::StrategyPlugin),
 }
 
 /// The targets a strategy selects from, with an id that changes whenever they do.
@@ -230,6 +253,7 @@ pub struct PluginPool {
     permits: Arc<Semaphore>,
     epoch: Arc<EpochGate>,
     serials: AtomicU64,
+    contract: Contract,
     pub health: Health,
 }
 
@@ -288,6 +312,27 @@ async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
                 .call_discover(&mut i.store, player, known)
                 .await?,
         ),
+        (Call::Status(request), Bindings::StatusV2(b)) => Reply::Status(
+            b.passage_plugin_status()
+                .call_status(&mut i.store, &contract_v0_2::adapt::status_request(request))
+                .await?
+                .map(contract_v0_2::adapt::status_response),
+        ),
+        (Call::Discover(player, known), Bindings::DiscoveryV2(b)) => Reply::Discover(
+            b.passage_plugin_discovery()
+                .call_discover(&mut i.store, player, known)
+                .await?
+                .map(contract_v0_2::adapt::discovered),
+        ),
+        (Call::Select(set, player), Bindings::StrategyV2(b)) => {
+            let api = b.passage_plugin_strategy();
+            if i.target_set != Some(set.id) {
+                i.target_set = None;
+                api.call_set_targets(&mut i.store, &set.targets).await?;
+                i.target_set = Some(set.id);
+            }
+            Reply::Select(api.call_select(&mut i.store, player).await?)
+        }
         (Call::Route(player), Bindings::Router(b)) => Reply::Route(
             b.passage_plugin_router()
                 .call_route(&mut i.store, player)
@@ -326,16 +371,29 @@ impl PluginPool {
         runtime: &Runtime,
         name: Arc<str>,
         role: Role,
+        contract: Contract,
         component: &Component,
         config_json: String,
         limits: Limits,
     ) -> anyhow::Result<PluginPool> {
+        use contract_v0_2 as v2;
         let pre = runtime.linker().instantiate_pre(component)?;
-        let pre = match role {
-            Role::Status => Pre::Status(status::StatusPluginPre::new(pre)?),
-            Role::Discovery => Pre::Discovery(discovery::DiscoveryPluginPre::new(pre)?),
-            Role::Strategy => Pre::Strategy(strategy::StrategyPluginPre::new(pre)?),
-            Role::Router => Pre::Router(contract_v0_2::RouterPluginPre::new(pre)?),
+        let pre = match (role, contract) {
+            (Role::Status, Contract::V0_1) => Pre::Status(status::StatusPluginPre::new(pre)?),
+            (Role::Discovery, Contract::V0_1) => {
+                Pre::Discovery(discovery::DiscoveryPluginPre::new(pre)?)
+            }
+            (Role::Strategy, Contract::V0_1) => {
+                Pre::Strategy(strategy::StrategyPluginPre::new(pre)?)
+            }
+            (Role::Status, Contract::V0_2) => Pre::StatusV2(v2::status::StatusPluginPre::new(pre)?),
+            (Role::Discovery, Contract::V0_2) => {
+                Pre::DiscoveryV2(v2::discovery::DiscoveryPluginPre::new(pre)?)
+            }
+            (Role::Strategy, Contract::V0_2) => {
+                Pre::StrategyV2(v2::strategy::StrategyPluginPre::new(pre)?)
+            }
+            (Role::Router, _) => Pre::Router(v2::RouterPluginPre::new(pre)?),
         };
         // A router keeps one instance: reservations it holds in memory then stay
         // consistent, and `release` reaches the instance that made them.
@@ -353,6 +411,7 @@ impl PluginPool {
             limits,
             idle: Mutex::new(Vec::new()),
             serials: AtomicU64::new(1),
+            contract,
             health: Health::default(),
         })
     }
@@ -367,6 +426,11 @@ impl PluginPool {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The contract version this role is served through.
+    pub fn contract(&self) -> Contract {
+        self.contract
     }
 
     /// Builds and configures one instance now, so a bad configuration or a
@@ -500,6 +564,9 @@ impl PluginPool {
             Pre::Discovery(p) => p.engine(),
             Pre::Strategy(p) => p.engine(),
             Pre::Router(p) => p.engine(),
+            Pre::StatusV2(p) => p.engine(),
+            Pre::DiscoveryV2(p) => p.engine(),
+            Pre::StrategyV2(p) => p.engine(),
         };
         let mut store = Store::new(engine, HostState::new(self.name.clone(), &self.limits));
         store.limiter(|s| s.limiter());
@@ -539,6 +606,30 @@ impl PluginPool {
                         .call_configure(&mut store, json)
                         .await?;
                     (Bindings::Router(b), r)
+                }
+                Pre::StatusV2(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_status()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::StatusV2(b), r)
+                }
+                Pre::DiscoveryV2(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_discovery()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::DiscoveryV2(b), r)
+                }
+                Pre::StrategyV2(p) => {
+                    let b = p.instantiate_async(&mut store).await?;
+                    let r = b
+                        .passage_plugin_strategy()
+                        .call_configure(&mut store, json)
+                        .await?;
+                    (Bindings::StrategyV2(b), r)
                 }
             })
         }

@@ -10,8 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
-use super::contract_v0_2::ROUTER_EXPORT;
-use super::pool::{Limits, PluginPool, Role};
+use super::pool::{Contract, Limits, PluginPool, Role};
 use super::runtime::{CodeSource, Runtime, read_wasm};
 use crate::config::{Config, is_plugin_name};
 
@@ -23,7 +22,7 @@ pub struct PluginFile {
     pub sha256: String,
     pub size: u64,
     pub roles: Vec<Role>,
-    /// The contract version its exports implement, e.g. `0.1.0`.
+    /// The newest contract version its exports implement, e.g. `0.1.0`.
     pub contract: &'static str,
     pub limits: Limits,
     pub loaded_at: std::time::SystemTime,
@@ -254,21 +253,29 @@ async fn load_file(
             (component, code)
         }
     };
-    let (roles, contract) = roles_of(&component, runtime.engine());
-    if roles.is_empty() {
+    let exported = roles_of(&component, runtime.engine());
+    if exported.is_empty() {
         bail!(
             "plugin `{name}` ({}) exports none of the roles of passage:plugin@0.1.0 \
-             (status, discovery, strategy) or @0.2.0 (router)",
+             (status, discovery, strategy) or @0.2.0 (those and router)",
             path.display()
         );
     }
+    let roles: Vec<Role> = exported.iter().map(|(role, _)| *role).collect();
+    let contract = exported
+        .iter()
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap_or(Contract::V0_1)
+        .as_str();
     let name: Arc<str> = name.into();
     let mut pools = Vec::new();
-    for role in &roles {
+    for (role, role_contract) in &exported {
         let pool = PluginPool::new(
             runtime,
             name.clone(),
             *role,
+            *role_contract,
             &component,
             config_json.clone(),
             limits.clone(),
@@ -350,29 +357,26 @@ pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 }
 
 /// A role is an exported interface of the contract, so a component's roles (and
-/// the contract version they implement) are read from its export names.
-pub(crate) fn roles_of(
-    component: &Component,
-    engine: &wasmtime::Engine,
-) -> (Vec<Role>, &'static str) {
+/// the contract version each implements) are read from its export names. A role
+/// exported at two versions is served through the newest.
+pub(crate) fn roles_of(component: &Component, engine: &wasmtime::Engine) -> Vec<(Role, Contract)> {
+    use super::contract_v0_2 as v2;
     let ty = component.component_type();
-    let mut roles: Vec<Role> = ty
+    let mut roles: Vec<(Role, Contract)> = ty
         .exports(engine)
         .filter_map(|(name, _)| match name {
-            STATUS_EXPORT => Some(Role::Status),
-            DISCOVERY_EXPORT => Some(Role::Discovery),
-            STRATEGY_EXPORT => Some(Role::Strategy),
-            ROUTER_EXPORT => Some(Role::Router),
+            STATUS_EXPORT => Some((Role::Status, Contract::V0_1)),
+            DISCOVERY_EXPORT => Some((Role::Discovery, Contract::V0_1)),
+            STRATEGY_EXPORT => Some((Role::Strategy, Contract::V0_1)),
+            v2::STATUS_EXPORT => Some((Role::Status, Contract::V0_2)),
+            v2::DISCOVERY_EXPORT => Some((Role::Discovery, Contract::V0_2)),
+            v2::STRATEGY_EXPORT => Some((Role::Strategy, Contract::V0_2)),
+            v2::ROUTER_EXPORT => Some((Role::Router, Contract::V0_2)),
             _ => None,
         })
         .collect();
-    roles.sort();
-    roles.dedup();
-    // The newest contract version any export implements.
-    let contract = if roles.contains(&Role::Router) {
-        "0.2.0"
-    } else {
-        "0.1.0"
-    };
-    (roles, contract)
+    // Newest version first within a role, then keep one per role.
+    roles.sort_by_key(|(role, contract)| (*role, std::cmp::Reverse(*contract)));
+    roles.dedup_by_key(|(role, _)| *role);
+    roles
 }

@@ -10,7 +10,7 @@ SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-gro
 # (http-discovery needs a `url`), and `make run` loads every plugins/*.wasm.
 OPTIONAL_PLUGINS := http-discovery
 # Test fixtures: built for the end-to-end tests only.
-TEST_PLUGINS := misbehave flaky-strategy reserving-router
+TEST_PLUGINS := misbehave flaky-strategy reserving-router v2-roles
 
 .PHONY: all run test lint deny unit e2e plugins host wasm-target release bench loadgen clean
 

@@ -137,3 +137,38 @@ async fn a_trapping_router_is_replaced_and_the_player_told() {
         Ok(("10.1.0.1".to_owned(), 25565))
     );
 }
+
+/// A component built against 0.2.0 for the roles 0.1.0 already had (status,
+/// discovery, strategy) is served through the host's 0.2.0 adapter.
+#[tokio::test]
+async fn roles_exported_at_0_2_0_are_served_too() {
+    let router = Router::start(RouterSpec {
+        config: "[auth]\nmode = \"offline\"\n",
+        plugins: vec![("v2-roles", plugin_wasm("v2-roles"))],
+        ..Default::default()
+    });
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=v2-roles",
+        "roles=status,discovery,strategy",
+        "0.2.0",
+    ]);
+    // Status through the 0.2.0 records.
+    let pong = ping(router.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
+    assert_eq!(
+        pong.status["description"]["text"], "v2 status",
+        "{}",
+        pong.status
+    );
+    assert_eq!(pong.status["version"]["name"], "v2");
+    assert_eq!(pong.status["players"]["online"], 1);
+    // Discovery and strategy: the strategy picks the last discovered target.
+    assert_eq!(
+        login(&router, "A", "play.example.com").await,
+        Ok(("10.2.0.2".to_owned(), 25565))
+    );
+    // And its log import is the 0.2.0 one.
+    router.wait_for_log(&["v2-roles", "contract 0.2.0"]);
+}

@@ -327,6 +327,8 @@ impl StatusResponse {
 }
 
 pub mod http;
+pub mod targets;
+pub use targets::{ExtraKeys, revision_of, targets_from_json};
 
 /// Writing to the router's log. The host tags every line with the plugin's name.
 ///

@@ -297,6 +297,19 @@ fn wrong_reply() -> PluginError {
 }
 
 async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
+    // A strategy (either version) first gets the target set if this instance has
+    // not seen it yet: the full list crosses the boundary only when it changes.
+    macro_rules! select {
+        ($api:expr, $set:expr, $player:expr) => {{
+            let api = $api;
+            if i.target_set != Some($set.id) {
+                i.target_set = None;
+                api.call_set_targets(&mut i.store, &$set.targets).await?;
+                i.target_set = Some($set.id);
+            }
+            Reply::Select(api.call_select(&mut i.store, $player).await?)
+        }};
+    }
     // The deadline is an absolute epoch: renew it, or a reused instance would
     // yield at its first check for time spent idle.
     i.store.set_epoch_deadline(1);
@@ -325,13 +338,7 @@ async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
                 .map(contract_v0_2::adapt::discovered),
         ),
         (Call::Select(set, player), Bindings::StrategyV2(b)) => {
-            let api = b.passage_plugin_strategy();
-            if i.target_set != Some(set.id) {
-                i.target_set = None;
-                api.call_set_targets(&mut i.store, &set.targets).await?;
-                i.target_set = Some(set.id);
-            }
-            Reply::Select(api.call_select(&mut i.store, player).await?)
+            select!(b.passage_plugin_strategy(), set, player)
         }
         (Call::Route(player), Bindings::Router(b)) => Reply::Route(
             b.passage_plugin_router()
@@ -350,13 +357,7 @@ async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
             Reply::Release
         }
         (Call::Select(set, player), Bindings::Strategy(b)) => {
-            let api = b.passage_plugin_strategy();
-            if i.target_set != Some(set.id) {
-                i.target_set = None;
-                api.call_set_targets(&mut i.store, &set.targets).await?;
-                i.target_set = Some(set.id);
-            }
-            Reply::Select(api.call_select(&mut i.store, player).await?)
+            select!(b.passage_plugin_strategy(), set, player)
         }
         _ => {
             return Err(wasmtime::format_err!(
@@ -573,64 +574,24 @@ impl PluginPool {
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let json = self.config_json.as_str();
+        // Every role's bindings have the same shape (instantiate, then that role's
+        // `configure`), but distinct types: one arm per (role, version).
+        macro_rules! configured {
+            ($pre:expr, $variant:ident, $api:ident) => {{
+                let b = $pre.instantiate_async(&mut store).await?;
+                let r = b.$api().call_configure(&mut store, json).await?;
+                (Bindings::$variant(b), r)
+            }};
+        }
         let outcome: wasmtime::Result<(Bindings, Result<(), String>)> = async {
             Ok(match &self.pre {
-                Pre::Status(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_status()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::Status(b), r)
-                }
-                Pre::Discovery(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_discovery()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::Discovery(b), r)
-                }
-                Pre::Strategy(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_strategy()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::Strategy(b), r)
-                }
-                Pre::Router(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_router()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::Router(b), r)
-                }
-                Pre::StatusV2(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_status()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::StatusV2(b), r)
-                }
-                Pre::DiscoveryV2(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_discovery()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::DiscoveryV2(b), r)
-                }
-                Pre::StrategyV2(p) => {
-                    let b = p.instantiate_async(&mut store).await?;
-                    let r = b
-                        .passage_plugin_strategy()
-                        .call_configure(&mut store, json)
-                        .await?;
-                    (Bindings::StrategyV2(b), r)
-                }
+                Pre::Status(p) => configured!(p, Status, passage_plugin_status),
+                Pre::Discovery(p) => configured!(p, Discovery, passage_plugin_discovery),
+                Pre::Strategy(p) => configured!(p, Strategy, passage_plugin_strategy),
+                Pre::Router(p) => configured!(p, Router, passage_plugin_router),
+                Pre::StatusV2(p) => configured!(p, StatusV2, passage_plugin_status),
+                Pre::DiscoveryV2(p) => configured!(p, DiscoveryV2, passage_plugin_discovery),
+                Pre::StrategyV2(p) => configured!(p, StrategyV2, passage_plugin_strategy),
             })
         }
         .await;

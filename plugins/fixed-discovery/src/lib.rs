@@ -1,8 +1,9 @@
 //! `fixed-discovery`: the backends listed in its config, the same for every player.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use passage_sdk::{Config, Discovered, Discovery, Player, Plugin, Target, TargetList};
+use passage_sdk::{
+    Config, Discovered, Discovery, ExtraKeys, Player, Plugin, Target, TargetList, revision_of,
+    targets_from_json,
+};
 
 #[derive(Debug)]
 pub struct FixedDiscovery {
@@ -10,81 +11,19 @@ pub struct FixedDiscovery {
     revision: u64,
 }
 
-fn target(i: usize, v: &serde_json::Value) -> Result<Target, String> {
-    let key = |k: &str| format!("`targets[{i}].{k}`");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("`targets[{i}]` must be a table"))?;
-    if let Some(unknown) = obj
-        .keys()
-        .find(|k| !["id", "host", "port", "metadata"].contains(&k.as_str()))
-    {
-        return Err(format!("{}: unknown key", key(unknown)));
-    }
-    let string = |k: &str| -> Result<String, String> {
-        match obj.get(k) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(format!("{} must be a non-empty string", key(k))),
-        }
-    };
-    let port = match obj.get("port") {
-        None => 25565,
-        Some(p) => p
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{} must be a port number (1-65535)", key("port")))?,
-    };
-    let metadata = match obj.get("metadata") {
-        None => Vec::new(),
-        Some(serde_json::Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
-                serde_json::Value::Number(n) => Ok((k.clone(), n.to_string())),
-                serde_json::Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                _ => Err(format!(
-                    "{} values must be strings or numbers",
-                    key("metadata")
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(format!("{} must be a table", key("metadata"))),
-    };
-    Ok(Target {
-        id: string("id")?,
-        host: string("host")?,
-        port,
-        metadata,
-    })
-}
-
 impl Plugin for FixedDiscovery {
     fn new(config: Config) -> Result<Self, String> {
         config.deny_unknown(&["targets"])?;
         let targets: Vec<Target> = match config.get("targets") {
             None => Vec::new(),
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| target(i, v))
-                .collect::<Result<_, _>>()?,
+            Some(serde_json::Value::Array(items)) => targets_from_json(items, ExtraKeys::Reject)?,
             Some(_) => return Err("`targets` must be a list of tables".to_owned()),
         };
-        let mut ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
-        ids.sort_unstable();
-        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!("`targets`: id `{}` appears twice", w[0]));
-        }
         // The list never changes while this instance lives; its revision is a hash
         // of its contents so every instance (and every replica) agrees on it.
-        let mut h = DefaultHasher::new();
-        for t in &targets {
-            (&t.id, &t.host, t.port, &t.metadata).hash(&mut h);
-        }
         Ok(FixedDiscovery {
+            revision: revision_of(&targets),
             targets,
-            revision: h.finish(),
         })
     }
 }

@@ -1,11 +1,13 @@
 //! `http-discovery`: the backends an HTTP endpoint lists, fetched again every
 //! `refresh_ms`, with the last good list served while the endpoint fails.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use passage_sdk::http::{Request, Url};
-use passage_sdk::{Config, Discovered, Discovery, Player, Plugin, Target, TargetList, log};
+use passage_sdk::{
+    Config, Discovered, Discovery, ExtraKeys, Player, Plugin, Target, TargetList, log, revision_of,
+    targets_from_json,
+};
 
 /// `refresh_ms` when the config gives none, and the least it may be.
 const DEFAULT_REFRESH: Duration = Duration::from_millis(5000);
@@ -93,71 +95,14 @@ pub fn parse_targets(body: &[u8]) -> Result<Vec<Target>, String> {
         },
         _ => return Err("the response must be a JSON object or list".to_owned()),
     };
-    let targets: Vec<Target> = items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| target(i, v))
-        .collect::<Result<_, _>>()?;
-    let mut ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
-    ids.sort_unstable();
-    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("target id `{}` appears twice", w[0]));
-    }
-    Ok(targets)
-}
-
-fn target(i: usize, v: &serde_json::Value) -> Result<Target, String> {
-    let key = |k: &str| format!("`targets[{i}].{k}`");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("`targets[{i}]` must be an object"))?;
-    let string = |k: &str| -> Result<String, String> {
-        match obj.get(k) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(format!("{} must be a non-empty string", key(k))),
-        }
-    };
-    let port = match obj.get("port") {
-        None => 25565,
-        Some(p) => p
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{} must be a port number (1-65535)", key("port")))?,
-    };
-    let metadata = match obj.get("metadata") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
-                serde_json::Value::Number(n) => Ok((k.clone(), n.to_string())),
-                serde_json::Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                _ => Err(format!(
-                    "{} must be a string, number or boolean",
-                    key(&format!("metadata.{k}"))
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(format!("{} must be an object", key("metadata"))),
-    };
-    Ok(Target {
-        id: string("id")?,
-        host: string("host")?,
-        port,
-        metadata,
-    })
+    targets_from_json(items, ExtraKeys::Ignore)
 }
 
 /// The revision of a list: a hash of its contents, so every instance (and every
 /// replica) that fetched the same list reports the same revision. A counter would
 /// not do: the router holds one revision per plugin, whichever instance answered.
 pub fn revision(targets: &[Target]) -> u64 {
-    let mut h = DefaultHasher::new();
-    for t in targets {
-        (&t.id, &t.host, t.port, &t.metadata).hash(&mut h);
-    }
-    h.finish()
+    revision_of(targets)
 }
 
 /// The last good list and when the endpoint was last asked: everything

@@ -307,6 +307,37 @@ mod tests {
     }
 
     #[test]
+    fn grants_are_found_by_plugin_name_too() {
+        let mut doc: toml::Table = "[plugin_runtime.grants.http-discovery]\ncall_timeout_ms = 1\n"
+            .parse()
+            .unwrap();
+        let ovs = collect(vars(&[
+            (
+                "PASSAGE_PLUGIN_RUNTIME__GRANTS__HTTP_DISCOVERY__HTTP_ALLOW",
+                r#"["backends.internal:8080"]"#,
+            ),
+            (
+                "PASSAGE_PLUGIN_RUNTIME__GRANTS__OTHER_ONE__MAX_INSTANCES",
+                "2",
+            ),
+        ]))
+        .unwrap();
+        for ov in &ovs {
+            apply(&mut doc, ov).unwrap();
+        }
+        let grants = doc["plugin_runtime"]["grants"].as_table().unwrap();
+        assert_eq!(
+            grants["http-discovery"]["http_allow"][0].as_str(),
+            Some("backends.internal:8080")
+        );
+        assert_eq!(
+            grants["http-discovery"]["call_timeout_ms"].as_integer(),
+            Some(1)
+        );
+        assert_eq!(grants["other-one"]["max_instances"].as_integer(), Some(2));
+    }
+
+    #[test]
     fn a_path_through_a_value_is_an_error() {
         let mut doc: toml::Table = "bind = \"0.0.0.0:1\"".parse().unwrap();
         let ov = &collect(vars(&[("PASSAGE_BIND__PORT", "1")])).unwrap()[0];

@@ -891,6 +891,39 @@ mod tests {
         assert!(e.contains("plugin_runtime.max_instances"), "{e}");
     }
 
+    #[test]
+    fn grants_override_the_defaults_for_their_plugin_only() {
+        let c = Config::parse(
+            "[plugin_runtime]\ncall_timeout_ms = 100\n\
+             [plugin_runtime.grants.http_discovery]\ncall_timeout_ms = 2000\nhttp_allow = [\"a.example:8080\"]\n",
+        )
+        .unwrap();
+        let granted = c.plugin_runtime.limits_for("http-discovery");
+        assert_eq!(granted.call_timeout, Duration::from_millis(2000));
+        assert_eq!(granted.http_allow, ["a.example:8080"]);
+        assert_eq!(granted.memory_limit, 64 << 20);
+        let other = c.plugin_runtime.limits_for("fixed-status");
+        assert_eq!(other.call_timeout, Duration::from_millis(100));
+        assert!(other.http_allow.is_empty());
+    }
+
+    #[test]
+    fn bad_grants_and_routing_hosts_are_reported_by_key() {
+        let e = Config::parse(
+            "[plugin_runtime.grants.x]\ncall_timeout_ms = 0\nhttp_allow = [\"http://x/\"]\n\
+             [routing.hosts]\n\"EU.example.com\" = \"fill\"\n\"*.ok.example.com\" = \"Bad Name\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin_runtime.grants.x.call_timeout_ms"), "{e}");
+        assert!(e.contains("plugin_runtime.grants.x.http_allow[0]"), "{e}");
+        assert!(e.contains("routing.hosts.\"EU.example.com\""), "{e}");
+        assert!(
+            e.contains("routing.hosts.\"*.ok.example.com\": must name a plugin"),
+            "{e}"
+        );
+    }
+
     fn env(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -658,3 +658,53 @@ impl Lease<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        let mut l = crate::config::PluginRuntime::default().limits_for("p");
+        l.failure_threshold = 2;
+        l.max_backoff = Duration::from_secs(4);
+        l
+    }
+
+    #[test]
+    fn backoff_starts_at_the_threshold_doubles_and_is_capped() {
+        let (h, l) = (Health::default(), limits());
+        let trap = PluginError::Trap {
+            trap: "x".into(),
+            stderr: String::new(),
+        };
+        h.failed("p", &trap, &l);
+        assert!(matches!(h.view(), HealthView::Failing { in_a_row: 1, .. }));
+        assert!(h.blocked(Instant::now()).is_none());
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            h.failed("p", &trap, &l);
+            waits.push(h.state().backoff);
+        }
+        assert_eq!(
+            waits,
+            [1, 2, 4, 4].map(Duration::from_secs),
+            "1 s, doubling, capped at max_backoff"
+        );
+        assert!(h.blocked(Instant::now()).is_some());
+        assert!(matches!(
+            h.view(),
+            HealthView::Unhealthy { in_a_row: 5, .. }
+        ));
+        h.succeeded("p");
+        assert!(matches!(h.view(), HealthView::Healthy));
+        assert!(h.blocked(Instant::now()).is_none());
+    }
+
+    #[test]
+    fn only_malfunctions_count() {
+        assert!(PluginError::Timeout(Duration::from_millis(1)).is_malfunction());
+        assert!(PluginError::MemoryLimit(1).is_malfunction());
+        assert!(!PluginError::Returned("no".into()).is_malfunction());
+        assert!(!PluginError::Unhealthy(Duration::from_secs(1)).is_malfunction());
+    }
+}

@@ -100,13 +100,40 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
             ));
         }
     }
-    if let Some(strategy) = &config.routing.strategy
-        && !plugin_names.iter().any(|p| p == strategy)
-    {
-        report.errors.push(format!(
-            "routing.strategy: no {strategy}.wasm in {}",
-            dir.display()
-        ));
+    for name in config.plugin_runtime.grants.keys() {
+        if !plugin_names
+            .iter()
+            .any(|p| p.replace('-', "_") == name.replace('-', "_"))
+        {
+            report.warnings.push(format!(
+                "plugin_runtime.grants.{name}: no {name}.wasm in {}; this grant is unused",
+                dir.display()
+            ));
+        }
+    }
+    // Every plugin `routing` names must exist (the router refuses to start, or to
+    // reload, otherwise).
+    let r = &config.routing;
+    let named = r
+        .strategy
+        .iter()
+        .map(|s| ("routing.strategy".to_owned(), s))
+        .chain(
+            r.fallback_strategy
+                .iter()
+                .map(|s| ("routing.fallback_strategy".to_owned(), s)),
+        )
+        .chain(
+            r.hosts
+                .iter()
+                .map(|(host, s)| (format!("routing.hosts.\"{host}\""), s)),
+        );
+    for (key, plugin) in named {
+        if !plugin_names.iter().any(|p| p == plugin) {
+            report
+                .errors
+                .push(format!("{key}: no {plugin}.wasm in {}", dir.display()));
+        }
     }
     report
 }

@@ -155,6 +155,34 @@ fn config_check_reports_every_problem_of_a_broken_file() {
 }
 
 #[test]
+fn config_check_follows_routing_and_grants_to_the_plugins_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        passage_tests::plugin_wasm("player-fill"),
+        dir.path().join("plugins/player-fill.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("routing.toml"),
+        "[routing]\nstrategy = \"player-fill\"\nfallback_strategy = \"gone\"\n\
+         [routing.hosts]\n\"eu.example.com\" = \"missing\"\n\
+         [plugin_runtime.grants.nobody]\nmax_instances = 1\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run_with_env(&["config", "check", "routing.toml"], dir.path(), &[]);
+    assert_eq!(code, Some(2), "{stdout}");
+    for line in [
+        "error: routing.fallback_strategy: no gone.wasm",
+        "error: routing.hosts.\"eu.example.com\": no missing.wasm",
+        "warning: plugin_runtime.grants.nobody: no nobody.wasm",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("routing.strategy:"), "{stdout}");
+}
+
+#[test]
 fn config_check_accepts_the_shipped_example() {
     let root = passage_tests::workspace_root();
     let dir = tempfile::tempdir().unwrap();

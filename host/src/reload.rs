@@ -175,6 +175,12 @@ impl Reloader {
                 restart.join(", ")
             );
         }
+        // What is watched and where code is cached stay as started.
+        let mut config = config;
+        let running = &self.config.plugin_runtime;
+        config.plugin_runtime.dir = running.dir.clone();
+        config.plugin_runtime.cache_dir = running.cache_dir.clone();
+        config.plugin_runtime.watch = running.watch;
         let current = self.live.current();
         // A new configuration is all-or-nothing; file changes apply one by one.
         let on_failure = if config_changed {

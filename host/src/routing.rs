@@ -321,9 +321,39 @@ async fn select(
     }
 }
 
-/// One call to a router plugin; its target is checked like a discovered one, and
-/// a reservation on a target that cannot be used is given back at once.
+/// One call to a router plugin, run to its end even if the player leaves
+/// meanwhile: cancelling it would drop the instance holding every reservation
+/// (and could leak one the plugin made elsewhere). A reservation nobody waits for
+/// any more is released.
 async fn ask_router(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, RouteError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (task_pool, player) = (pool.clone(), player.clone());
+    tokio::spawn(async move {
+        let routed = route_once(&task_pool, &player).await;
+        if let Err(Ok(Routed {
+            reservation: Some(reservation),
+            ..
+        })) = tx.send(routed)
+        {
+            tracing::info!(
+                plugin = task_pool.name(),
+                player = %player.name,
+                "the player left while the router chose; its reservation is released"
+            );
+            reservation.release().await;
+        }
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(RouteError::Plugin {
+            plugin: pool.name().to_owned(),
+            error: PluginError::Host("the routing task ended without an answer".to_owned()),
+        })
+    })
+}
+
+/// The router's answer, its target checked like a discovered one; a reservation
+/// on a target that cannot be used is given back at once.
+async fn route_once(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, RouteError> {
     let answer = pool
         .route(player)
         .await

@@ -1,7 +1,11 @@
 //! Contract versions end to end: a 0.2.0 router plugin (discover + select +
 //! reserve in one call) serving beside 0.1.0 plugins in the same router.
 
-use passage_tests::client::{LoginParams, login_to_final_packet};
+use std::time::Duration;
+
+use passage_tests::client::{
+    LoginOutcome, LoginParams, client_information, login as client_login, login_to_final_packet,
+};
 use passage_tests::{
     Router, RouterSpec, nbt_text, parse_transfer, ping, plugin_wasm, run_with_env,
 };
@@ -171,4 +175,51 @@ async fn roles_exported_at_0_2_0_are_served_too() {
     );
     // And its log import is the 0.2.0 one.
     router.wait_for_log(&["v2-roles", "contract 0.2.0"]);
+}
+
+/// A player who leaves while the router is choosing does not cost anyone their
+/// reservation: the call runs to its end, and its reservation is given back.
+#[tokio::test]
+async fn a_player_leaving_mid_route_gives_the_reservation_back() {
+    let config = format!(
+        "{}\n[plugin_runtime.grants.reserving-router]\ncall_timeout_ms = 3000\n",
+        CONFIG.replace(
+            "strategy = \"player-fill\"",
+            "strategy = \"reserving-router\""
+        )
+    );
+    let router = Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![("reserving-router", plugin_wasm("reserving-router"))],
+        ..Default::default()
+    });
+    let play = "play.example.com";
+    // B holds game-1.
+    assert_eq!(
+        login(&router, "B", play).await,
+        Ok(("10.1.0.1".to_owned(), 25565))
+    );
+    // `Slow` makes the router take 500 ms; the client leaves after 100.
+    let params = LoginParams::new(767, "Slow", None);
+    let LoginOutcome::Configuration(mut client, ..) =
+        client_login(router.addr, &params).await.expect("login")
+    else {
+        panic!("not in configuration");
+    };
+    client
+        .send(0x00, &client_information("en_us", 767))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(client);
+    router.wait_for_log(&["the player left while the router chose", "player=Slow"]);
+    router.wait_for_log(&["released game-2#2"]);
+    // game-2 is free again, and B's game-1 is still B's: the instance holding the
+    // reservations was not thrown away.
+    assert_eq!(
+        login(&router, "C", play).await,
+        Ok(("10.1.0.2".to_owned(), 25566))
+    );
+    let full = login(&router, "D", play).await.expect_err("both taken");
+    assert!(full.contains("No server"), "{full}");
 }

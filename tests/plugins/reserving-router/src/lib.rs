@@ -66,6 +66,10 @@ impl Router for Reserving {
         if player.name == "Trap" {
             panic!("reserving-router: deliberate panic");
         }
+        if player.name == "Slow" {
+            // Long enough for a test client to leave while the call runs.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
         let Some(index) = self.targets.iter().position(|s| s.used < s.target.slots) else {
             log::debug(&format!("every target is full; none for {}", player.name));
             return Ok(None);
@@ -84,7 +88,10 @@ impl Router for Reserving {
 
     fn release(&mut self, reservation: &str) {
         match self.reservations.remove(reservation) {
-            Some(index) => self.targets[index].used -= 1,
+            Some(index) => {
+                self.targets[index].used -= 1;
+                log::info(&format!("released {reservation}"));
+            }
             None => log::warn(&format!("release of unknown reservation `{reservation}`")),
         }
     }

@@ -197,7 +197,7 @@ pub async fn check_plugin(file: &Path, config: &Config) -> anyhow::Result<String
     let started = std::time::Instant::now();
     let loaded = crate::plugins::registry::load_one(runtime.clone(), config, name, file).await?;
     let mut out = String::new();
-    let roles: Vec<String> = loaded.roles.iter().map(|r| r.to_string()).collect();
+    let roles: Vec<String> = loaded.roles().iter().map(|r| r.to_string()).collect();
     let l = &loaded.limits;
     let _ = writeln!(out, "plugin:    {name} ({})", file.display());
     let _ = writeln!(
@@ -205,7 +205,11 @@ pub async fn check_plugin(file: &Path, config: &Config) -> anyhow::Result<String
         "size:      {} bytes, sha256 {}",
         loaded.size, loaded.sha256
     );
-    let _ = writeln!(out, "contract:  passage:plugin@{}", loaded.contract);
+    let _ = writeln!(
+        out,
+        "contract:  passage:plugin@{}",
+        loaded.contract().as_str()
+    );
     let _ = writeln!(out, "roles:     {}", roles.join(", "));
     let _ = writeln!(
         out,

@@ -53,7 +53,7 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                 "file": f.path.display().to_string(),
                 "sha256": f.sha256,
                 "size": f.size,
-                "contract": f.contract,
+                "contract": f.contract().as_str(),
                 "loaded_at": loaded_at,
                 "limits": {
                     "call_timeout_ms": f.limits.call_timeout.as_millis() as u64,

@@ -11,7 +11,7 @@ use wasmtime::component::Component;
 
 use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
 use super::pool::{Contract, Limits, PluginPool, Role};
-use super::runtime::{CodeSource, Runtime, read_wasm};
+use super::runtime::{CodeSource, Runtime, hex, read_wasm};
 use crate::config::{Config, is_plugin_name};
 
 /// One loaded `.wasm` file: what it is, what it was given, and its pools.
@@ -21,9 +21,6 @@ pub struct PluginFile {
     /// SHA-256 of the file, hex.
     pub sha256: String,
     pub size: u64,
-    pub roles: Vec<Role>,
-    /// The newest contract version its exports implement, e.g. `0.1.0`.
-    pub contract: &'static str,
     pub limits: Limits,
     pub loaded_at: std::time::SystemTime,
     component: Component,
@@ -32,8 +29,35 @@ pub struct PluginFile {
 }
 
 impl PluginFile {
+    /// One pool per role it exports.
     pub fn pools(&self) -> &[Arc<PluginPool>] {
         &self.pools
+    }
+
+    pub fn roles(&self) -> Vec<Role> {
+        self.pools.iter().map(|p| p.role()).collect()
+    }
+
+    /// The newest contract version its exports implement.
+    pub fn contract(&self) -> Contract {
+        self.pools
+            .iter()
+            .map(|p| p.contract())
+            .max()
+            .unwrap_or(Contract::V0_1)
+    }
+
+    /// The component's import names: what it asks the host for (the contract's
+    /// `log`, WASI interfaces, `wasi:http/...` for outbound HTTP).
+    pub fn imports(&self, engine: &wasmtime::Engine) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort();
+        names
     }
 }
 
@@ -185,21 +209,6 @@ pub async fn load_one(
         .map(|(file, _)| file)
 }
 
-impl PluginFile {
-    /// The component's import names: what it asks the host for (the contract's
-    /// `log`, WASI interfaces, `wasi:http/...` for outbound HTTP).
-    pub fn imports(&self, engine: &wasmtime::Engine) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .component
-            .component_type()
-            .imports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
 enum Change {
     Same,
     Added,
@@ -222,7 +231,8 @@ async fn load_file(
             .await
             .context("plugin read task failed")??
     };
-    let sha256 = hex(&Sha256::digest(&wasm));
+    let digest: [u8; 32] = Sha256::digest(&wasm).into();
+    let sha256 = hex(&digest);
     let size = wasm.len() as u64;
     let limits = config.plugin_runtime.limits_for(name);
     let config_json = config.plugin_config_json(name);
@@ -239,7 +249,7 @@ async fn load_file(
             let rt = runtime.clone();
             let p = path.to_owned();
             let (component, source) =
-                tokio::task::spawn_blocking(move || rt.component_from_bytes(&wasm, &p))
+                tokio::task::spawn_blocking(move || rt.component_from_bytes(&wasm, &digest, &p))
                     .await
                     .context("plugin compilation task failed")?
                     .with_context(|| {
@@ -261,13 +271,6 @@ async fn load_file(
             path.display()
         );
     }
-    let roles: Vec<Role> = exported.iter().map(|(role, _)| *role).collect();
-    let contract = exported
-        .iter()
-        .map(|(_, c)| *c)
-        .max()
-        .unwrap_or(Contract::V0_1)
-        .as_str();
     let name: Arc<str> = name.into();
     let mut pools = Vec::new();
     for (role, role_contract) in &exported {
@@ -286,10 +289,16 @@ async fn load_file(
             .map_err(|e| anyhow::anyhow!("plugin `{name}` {e}"))?;
         pools.push(Arc::new(pool));
     }
+    let roles: Vec<String> = exported.iter().map(|(role, _)| role.to_string()).collect();
+    let contract = exported
+        .iter()
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap_or(Contract::V0_1);
     tracing::info!(
         plugin = %name,
-        roles = %roles.iter().map(Role::to_string).collect::<Vec<_>>().join(","),
-        contract,
+        roles = %roles.join(","),
+        contract = contract.as_str(),
         code,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "plugin loaded"
@@ -305,8 +314,6 @@ async fn load_file(
             path: path.to_owned(),
             sha256,
             size,
-            roles,
-            contract,
             limits,
             loaded_at: std::time::SystemTime::now(),
             component,
@@ -315,10 +322,6 @@ async fn load_file(
         }),
         change,
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `(name, path)` of every `*.wasm` directly in `dir`, sorted by name. A missing

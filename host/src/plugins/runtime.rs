@@ -125,17 +125,19 @@ impl Runtime {
     /// filling the cache). Blocking: run it off the async workers.
     pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, CodeSource)> {
         let wasm = read_wasm(path)?;
-        self.component_from_bytes(&wasm, path)
+        self.component_from_bytes(&wasm, &Sha256::digest(&wasm).into(), path)
     }
 
-    /// [`Runtime::load_component`] for bytes already read (`path` names them in
-    /// messages). Blocking: run it off the async workers.
+    /// [`Runtime::load_component`] for bytes already read and hashed (`sha256` is
+    /// their SHA-256, the cache key; `path` names them in messages). Blocking: run
+    /// it off the async workers.
     pub fn component_from_bytes(
         &self,
         wasm: &[u8],
+        sha256: &[u8; 32],
         path: &Path,
     ) -> anyhow::Result<(Component, CodeSource)> {
-        let cache_file = self.cache_dir.join(self.cache_key(wasm));
+        let cache_file = self.cache_dir.join(self.cache_key(sha256));
         match self.load_cached(&cache_file) {
             Ok(Some(component)) => return Ok((component, CodeSource::Cache)),
             Ok(None) => {}
@@ -163,13 +165,12 @@ impl Runtime {
     /// File name of a cache entry: the wasm file's SHA-256, the wasmtime version and
     /// the engine's compatibility hash (target, tunables, enabled features), so an
     /// entry is only ever read back by an engine that could have written it.
-    fn cache_key(&self, wasm: &[u8]) -> String {
+    fn cache_key(&self, sha256: &[u8; 32]) -> String {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        let digest = Sha256::digest(wasm);
         format!(
             "{}-wasmtime{}-{:016x}.cwasm",
-            hex(&digest),
+            hex(sha256),
             wasmtime_version(),
             h.finish()
         )
@@ -291,6 +292,6 @@ fn wasmtime_version() -> &'static str {
     "48"
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

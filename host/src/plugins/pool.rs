@@ -212,7 +212,7 @@ impl Health {
         state.backoff = if state.backoff.is_zero() {
             Duration::from_secs(1)
         } else {
-            (state.backoff * 2).min(limits.max_backoff)
+            state.backoff * 2
         }
         .min(limits.max_backoff);
         state.until = Some(Instant::now() + state.backoff);
@@ -252,6 +252,7 @@ pub struct PluginPool {
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
     epoch: Arc<EpochGate>,
+    engine: wasmtime::Engine,
     serials: AtomicU64,
     contract: Contract,
     pub health: Health,
@@ -409,6 +410,7 @@ impl PluginPool {
             config_json,
             permits: Arc::new(Semaphore::new(limits.max_instances)),
             epoch: runtime.epoch_gate(),
+            engine: runtime.engine().clone(),
             limits,
             idle: Mutex::new(Vec::new()),
             serials: AtomicU64::new(1),
@@ -560,16 +562,10 @@ impl PluginPool {
     }
 
     async fn instantiate(&self) -> Result<Instance, PluginError> {
-        let engine = match &self.pre {
-            Pre::Status(p) => p.engine(),
-            Pre::Discovery(p) => p.engine(),
-            Pre::Strategy(p) => p.engine(),
-            Pre::Router(p) => p.engine(),
-            Pre::StatusV2(p) => p.engine(),
-            Pre::DiscoveryV2(p) => p.engine(),
-            Pre::StrategyV2(p) => p.engine(),
-        };
-        let mut store = Store::new(engine, HostState::new(self.name.clone(), &self.limits));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.name.clone(), &self.limits),
+        );
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);

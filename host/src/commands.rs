@@ -103,7 +103,7 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
     for name in config.plugin_runtime.grants.keys() {
         if !plugin_names
             .iter()
-            .any(|p| p.replace('-', "_") == name.replace('-', "_"))
+            .any(|p| crate::config::same_plugin_name(p, name))
         {
             report.warnings.push(format!(
                 "plugin_runtime.grants.{name}: no {name}.wasm in {}; this grant is unused",

@@ -147,7 +147,7 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> Result<Vec<String>, String
             let existing = table.and_then(|names| {
                 names
                     .keys()
-                    .find(|name| name.replace('-', "_") == wanted)
+                    .find(|name| super::same_plugin_name(name, &wanted))
                     .cloned()
             });
             path[n] = existing.unwrap_or_else(|| wanted.replace('_', "-"));

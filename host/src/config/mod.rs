@@ -313,20 +313,12 @@ pub struct PluginLimits {
 }
 
 impl PluginRuntime {
-    pub fn call_timeout(&self) -> Duration {
-        Duration::from_millis(self.call_timeout_ms)
-    }
-
-    pub fn memory_limit_bytes(&self) -> usize {
-        mib_to_bytes(self.memory_limit_mib)
-    }
-
     /// The grant of plugin `name`, whatever its `-`/`_` spelling in the file.
     pub fn grant(&self, name: &str) -> Option<&Grant> {
         self.grants.get(name).or_else(|| {
             self.grants
                 .iter()
-                .find(|(n, _)| n.replace('-', "_") == name.replace('-', "_"))
+                .find(|(n, _)| same_plugin_name(n, name))
                 .map(|(_, g)| g)
         })
     }
@@ -833,6 +825,15 @@ fn mib_to_bytes(mib: u64) -> usize {
     usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
 }
 
+/// Whether two spellings name the same plugin: `-` and `_` are interchangeable,
+/// since environment variable names cannot hold a `-`.
+pub fn same_plugin_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (matches!(x, b'-' | b'_') && matches!(y, b'-' | b'_')))
+}
+
 /// Plugin names come from file names and appear in logs and config keys.
 pub fn is_plugin_name(name: &str) -> bool {
     !name.is_empty()
@@ -889,6 +890,14 @@ mod tests {
             .to_string();
         assert!(e.contains("plugin_runtime.call_timeout_ms"), "{e}");
         assert!(e.contains("plugin_runtime.max_instances"), "{e}");
+    }
+
+    #[test]
+    fn plugin_names_match_whatever_their_dashes() {
+        assert!(same_plugin_name("http-discovery", "http_discovery"));
+        assert!(same_plugin_name("a-b_c", "a_b-c"));
+        assert!(!same_plugin_name("http-discovery", "httpdiscovery"));
+        assert!(!same_plugin_name("ab", "a-"));
     }
 
     #[test]

@@ -252,15 +252,11 @@ fn log_changes(changes: &Changes, generation: u64) {
 
 /// Sections whose change is ignored until a restart, for the warning.
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let d = |v: &dyn std::fmt::Debug| format!("{v:?}");
-    let r = |c: &Config| {
-        let p = &c.plugin_runtime;
-        d(&(&p.dir, &p.cache_dir, p.watch))
-    };
+    let (o, n) = (&old.plugin_runtime, &new.plugin_runtime);
     [
-        ("bind", d(&old.bind) != d(&new.bind)),
-        ("timeouts", d(&old.timeouts) != d(&new.timeouts)),
-        ("auth", d(&old.auth) != d(&new.auth)),
+        ("bind", old.bind != new.bind),
+        ("timeouts", old.timeouts != new.timeouts),
+        ("auth", old.auth != new.auth),
         (
             "auth_secret_file",
             old.auth_secret_file != new.auth_secret_file,
@@ -273,19 +269,16 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             "compression_threshold",
             old.compression_threshold != new.compression_threshold,
         ),
-        ("log", d(&old.log) != d(&new.log)),
-        ("plugin_runtime.dir/cache_dir/watch", r(old) != r(new)),
-        ("metrics", d(&old.metrics) != d(&new.metrics)),
-        ("limits", d(&old.limits) != d(&new.limits)),
+        ("log", old.log != new.log),
         (
-            "proxy_protocol",
-            d(&old.proxy_protocol) != d(&new.proxy_protocol),
+            "plugin_runtime.dir/cache_dir/watch",
+            (&o.dir, &o.cache_dir, o.watch) != (&n.dir, &n.cache_dir, n.watch),
         ),
-        ("shutdown", d(&old.shutdown) != d(&new.shutdown)),
-        (
-            "resource_packs",
-            d(&old.resource_packs) != d(&new.resource_packs),
-        ),
+        ("metrics", old.metrics != new.metrics),
+        ("limits", old.limits != new.limits),
+        ("proxy_protocol", old.proxy_protocol != new.proxy_protocol),
+        ("shutdown", old.shutdown != new.shutdown),
+        ("resource_packs", old.resource_packs != new.resource_packs),
         ("messages", old.messages != new.messages),
     ]
     .into_iter()
@@ -370,4 +363,24 @@ fn same_dir(a: &Path, b: &Path) -> bool {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_keys_are_named_and_reloadable_ones_are_not() {
+        let old = Config::parse("").unwrap();
+        let new = Config::parse(
+            "[limits]\nmax_connections = 5\n[routing]\nstrategy = \"x\"\n\
+             [plugins.fixed-status]\nmotd = \"new\"\n[plugin_runtime]\nwatch = false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            needs_restart(&old, &new),
+            ["plugin_runtime.dir/cache_dir/watch", "limits"]
+        );
+        assert!(needs_restart(&old, &old.clone()).is_empty());
+    }
 }

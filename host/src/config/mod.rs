@@ -88,7 +88,7 @@ pub struct Routing {
 }
 
 /// One `[[resource_packs]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcePack {
     pub url: String,
@@ -112,7 +112,7 @@ impl ResourcePack {
 }
 
 /// Deadlines per protocol state, in milliseconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// From accept to a complete handshake.
@@ -164,7 +164,7 @@ pub enum AuthMode {
 }
 
 /// How players are authenticated.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
     pub mode: AuthMode,
@@ -204,7 +204,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     /// A tracing filter such as `info` or `passage=debug`; `RUST_LOG` wins when set.
@@ -351,7 +351,7 @@ impl PluginRuntime {
 }
 
 /// The HTTP endpoint for Prometheus and health probes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Metrics {
     /// Address of `/metrics`, `/healthz` and `/readyz`; `""` or `"off"` disables
@@ -379,7 +379,7 @@ impl Metrics {
 }
 
 /// Protection against floods: connection cap and per-client-address rate limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Connections served at once; more are closed at accept with a log line.
@@ -410,7 +410,7 @@ impl Default for Limits {
 }
 
 /// HAProxy PROXY protocol (v1 and v2) in front of the Minecraft listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyProtocol {
     /// Off by default: with it on, every connection from a trusted network must
@@ -434,7 +434,7 @@ impl Default for ProxyProtocol {
 }
 
 /// What SIGTERM and SIGINT do.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Shutdown {
     /// How long connections in flight may take to finish after the signal.

@@ -158,12 +158,9 @@ fn list_plugins(config: Option<PathBuf>, admin: Option<SocketAddr>, json: bool) 
     let addr = match admin {
         Some(addr) => addr,
         None => {
-            let config = match Config::load(config.as_deref(), environment()) {
-                Ok(loaded) => loaded.config,
-                Err(e) => {
-                    eprintln!("passage: {e}");
-                    return ExitCode::from(2);
-                }
+            let config = match config_for_command(config.as_deref()) {
+                Ok(config) => config,
+                Err(code) => return code,
             };
             let Some(mut addr) = config.metrics.addr() else {
                 eprintln!(
@@ -194,12 +191,9 @@ fn list_plugins(config: Option<PathBuf>, admin: Option<SocketAddr>, json: bool) 
 }
 
 fn check_plugin(file: &std::path::Path, config: Option<PathBuf>) -> ExitCode {
-    let config = match Config::load(config.as_deref(), environment()) {
-        Ok(loaded) => loaded.config,
-        Err(e) => {
-            eprintln!("passage: {e}");
-            return ExitCode::from(2);
-        }
+    let config = match config_for_command(config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     // Plugin log lines (and the compile time) go to stderr, the report to stdout.
     init_logging(&config);
@@ -215,6 +209,17 @@ fn check_plugin(file: &std::path::Path, config: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration a subcommand reads (file plus environment); on a problem,
+/// the message is printed and the exit code for a bad configuration returned.
+fn config_for_command(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path, environment())
+        .map(|loaded| loaded.config)
+        .map_err(|e| {
+            eprintln!("passage: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -79,9 +79,9 @@ mod tests {
 
     use super::*;
 
-    /// Shared protocol data lives beside the repository (`shared/` next to the clone), so
-    /// five levels up from `<repo>/host/src/protocol/packets/`.
-    const PACKET_IDS: &str = include_str!("../../../../../shared/protocol/packet-ids.json");
+    /// Packet ids from public protocol data, copied into the repository
+    /// (`host/testdata/README.md` says where they come from).
+    const PACKET_IDS: &str = include_str!("../../../testdata/packet-ids.json");
 
     fn id(version: &Value, group: &str, name: &str) -> i32 {
         let id = version

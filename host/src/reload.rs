@@ -118,6 +118,9 @@ impl Reloader {
                 tx.clone(),
             )
         } else {
+            tracing::info!(
+                "not watching files for changes (plugin_runtime.watch = false): SIGHUP reloads"
+            );
             None
         };
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

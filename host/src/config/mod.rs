@@ -124,6 +124,9 @@ pub struct Timeouts {
     pub login_ms: u64,
     /// The whole configuration state, until the Transfer.
     pub configuration_ms: u64,
+    /// How often a client waiting in configuration (resource packs, routing)
+    /// hears a Keep Alive: vanilla clients give up after about 15 s of silence.
+    pub keep_alive_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -133,6 +136,7 @@ impl Default for Timeouts {
             status_ms: 5_000,
             login_ms: 30_000,
             configuration_ms: 30_000,
+            keep_alive_ms: 2_000,
         }
     }
 }
@@ -149,6 +153,9 @@ impl Timeouts {
     }
     pub fn configuration(&self) -> Duration {
         Duration::from_millis(self.configuration_ms)
+    }
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_millis(self.keep_alive_ms)
     }
 }
 
@@ -564,6 +571,11 @@ impl Config {
                 "must be between 1 and 600000",
             );
         }
+        check(
+            (10..=10_000).contains(&t.keep_alive_ms),
+            "timeouts.keep_alive_ms",
+            "must be between 10 and 10000 (a client gives up after about 15 s of silence)",
+        );
         let a = &self.auth;
         check(
             a.session_server.starts_with("http://") || a.session_server.starts_with("https://"),

@@ -26,10 +26,12 @@ use crate::routing::Routed;
 
 /// Serverbound configuration packets: plugin messages are the largest we accept.
 const MAX_CONFIGURATION_FRAME: usize = 32 * 1024 + 64;
-/// How often the client hears from us while plugins work (it gives up after 15 s).
-const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(2);
-/// Packets we ignore (brand, unknown ids) before calling the client abusive.
+/// Packets we ignore (brand, settings updates, unknown ids) before calling the
+/// client abusive. Answers to our own keep-alives are expected and not counted.
 const MAX_IGNORED_PACKETS: usize = 64;
+/// Keep-alives sent whose answer is still awaited; older ones are forgotten (an
+/// answer to a forgotten one counts as an ignored packet).
+const MAX_OUTSTANDING_KEEP_ALIVES: usize = 8;
 
 /// What the login state established.
 pub(super) struct LoggedIn {
@@ -48,7 +50,7 @@ pub(super) async fn run(
     let deadline = Instant::now() + conn.shared.config.timeouts.configuration();
     conn.state = "configuration";
     conn.reader.set_max_frame_len(MAX_CONFIGURATION_FRAME);
-    let mut ignored = 0usize;
+    let mut waiting = Waiting::new(conn.shared.config.timeouts.keep_alive());
     let locale = loop {
         let Some(frame) = conn.read_frame(deadline, "configuration").await? else {
             return Ok(());
@@ -59,7 +61,7 @@ pub(super) async fn run(
                 .locale
                 .to_ascii_lowercase();
         }
-        tolerate(id, &mut ignored)?;
+        waiting.tolerate(id, body)?;
     };
     let player = Player {
         name: profile.name.clone(),
@@ -73,13 +75,13 @@ pub(super) async fn run(
     };
 
     if !conn.shared.config.resource_packs.is_empty()
-        && !offer_resource_packs(conn, &locale, deadline, &mut ignored).await?
+        && !offer_resource_packs(conn, &locale, deadline, &mut waiting).await?
     {
         return Ok(());
     }
 
     let routing_started = std::time::Instant::now();
-    let outcome = route_keeping_alive(conn, &player, deadline, &mut ignored).await?;
+    let outcome = route_keeping_alive(conn, &player, deadline, &mut waiting).await?;
     metrics().routing_done(routing_started.elapsed());
     match outcome {
         Ok(Routed {
@@ -136,7 +138,7 @@ async fn offer_resource_packs(
     conn: &mut Connection,
     locale: &str,
     deadline: Instant,
-    ignored: &mut usize,
+    waiting: &mut Waiting,
 ) -> Result<bool, ConnectionError> {
     let shared = conn.shared.clone();
     let mut pending = std::collections::HashMap::new();
@@ -155,19 +157,17 @@ async fn offer_resource_packs(
         })
         .await?;
     }
-    let mut ticker = tokio::time::interval_at(Instant::now() + KEEP_ALIVE_EVERY, KEEP_ALIVE_EVERY);
-    let mut keep_alive_id = 1_000_000i64;
     while !pending.is_empty() {
         tokio::select! {
-            _ = ticker.tick() => {
-                keep_alive_id += 1;
-                conn.send(&KeepAlive { id: keep_alive_id }).await?;
+            _ = waiting.ticker.tick() => {
+                let keep_alive = waiting.keep_alive();
+                conn.send(&keep_alive).await?;
             }
             frame = conn.read_frame(deadline, "configuration") => {
                 let Some(frame) = frame? else { return Ok(false) };
                 let (id, body) = split_id(&frame)?;
                 if id != ResourcePackResponse::ID {
-                    tolerate(id, ignored)?;
+                    waiting.tolerate(id, body)?;
                     continue;
                 }
                 let response = ResourcePackResponse::decode_body(body)?;
@@ -231,28 +231,26 @@ async fn route_keeping_alive(
     conn: &mut Connection,
     player: &Player,
     deadline: Instant,
-    ignored: &mut usize,
+    waiting: &mut Waiting,
 ) -> Result<Result<Routed, crate::routing::RouteError>, ConnectionError> {
     // The plugin set of this decision, kept to its end even if a reload swaps in
     // another meanwhile.
     let active = conn.shared.live.current();
     let route = active.router.route(player);
     tokio::pin!(route);
-    let mut ticker = tokio::time::interval_at(Instant::now() + KEEP_ALIVE_EVERY, KEEP_ALIVE_EVERY);
-    let mut keep_alive_id = 0i64;
     loop {
         tokio::select! {
             outcome = &mut route => return Ok(outcome),
-            _ = ticker.tick() => {
-                keep_alive_id += 1;
-                conn.send(&KeepAlive { id: keep_alive_id }).await?;
+            _ = waiting.ticker.tick() => {
+                let keep_alive = waiting.keep_alive();
+                conn.send(&keep_alive).await?;
             }
             frame = conn.read_frame(deadline, "configuration") => {
                 let Some(frame) = frame? else {
                     return Err(ConnectionError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                 };
-                let (id, _) = split_id(&frame)?;
-                tolerate(id, ignored)?;
+                let (id, body) = split_id(&frame)?;
+                waiting.tolerate(id, body)?;
             }
             () = tokio::time::sleep_until(deadline) => {
                 return Err(ConnectionError::Timeout("configuration"));
@@ -261,17 +259,113 @@ async fn route_keeping_alive(
     }
 }
 
-/// Packets a client may send in configuration that we do not need: brand and
-/// other plugin messages, keep-alive answers, settings updates, unknown ids.
-/// Bounded, so a client cannot keep us busy forever.
-fn tolerate(id: i32, ignored: &mut usize) -> Result<(), ConnectionError> {
-    *ignored += 1;
-    if *ignored > MAX_IGNORED_PACKETS {
-        return Err(DecodeError::UnknownPacket {
-            state: "configuration (too many packets)",
-            id,
+/// While the client waits on us (resource packs, routing): keep-alives at
+/// `timeouts.keep_alive_ms`, and a bound on what the client sends meanwhile.
+struct Waiting {
+    ticker: tokio::time::Interval,
+    next_id: i64,
+    /// Ids of keep-alives sent and not answered yet, oldest first.
+    outstanding: std::collections::VecDeque<i64>,
+    ignored: usize,
+}
+
+impl Waiting {
+    fn new(every: Duration) -> Waiting {
+        let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Waiting {
+            ticker,
+            next_id: 1,
+            outstanding: std::collections::VecDeque::new(),
+            ignored: 0,
         }
-        .into());
     }
-    Ok(())
+
+    /// The next keep-alive to send; its answer is then expected.
+    fn keep_alive(&mut self) -> KeepAlive {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.outstanding.len() == MAX_OUTSTANDING_KEEP_ALIVES {
+            self.outstanding.pop_front();
+        }
+        self.outstanding.push_back(id);
+        KeepAlive { id }
+    }
+
+    /// A packet the client may send in configuration that we do not need: the
+    /// answer to one of our keep-alives (expected: free, however long the wait),
+    /// or brand and other plugin messages, settings updates, unknown ids —
+    /// bounded, so a client cannot keep us busy forever.
+    fn tolerate(&mut self, id: i32, body: &[u8]) -> Result<(), ConnectionError> {
+        if id == KeepAlive::ID {
+            let answer = KeepAlive::decode_body(body)?;
+            if let Some(i) = self.outstanding.iter().position(|&sent| sent == answer.id) {
+                self.outstanding.remove(i);
+                return Ok(());
+            }
+        }
+        self.ignored += 1;
+        if self.ignored > MAX_IGNORED_PACKETS {
+            return Err(DecodeError::UnknownPacket {
+                state: "configuration (too many packets)",
+                id,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_to_our_keep_alives_are_free_and_everything_else_is_bounded() {
+        let mut waiting = Waiting::new(Duration::from_millis(10));
+        // Many more answered keep-alives than the bound.
+        for _ in 0..10 * MAX_IGNORED_PACKETS {
+            let sent = waiting.keep_alive();
+            waiting
+                .tolerate(KeepAlive::ID, &sent.id.to_be_bytes())
+                .unwrap();
+        }
+        // An answer to a keep-alive never sent, or sent twice, counts.
+        let sent = waiting.keep_alive();
+        waiting
+            .tolerate(KeepAlive::ID, &sent.id.to_be_bytes())
+            .unwrap();
+        waiting
+            .tolerate(KeepAlive::ID, &sent.id.to_be_bytes())
+            .unwrap();
+        waiting
+            .tolerate(KeepAlive::ID, &424242i64.to_be_bytes())
+            .unwrap();
+        assert_eq!(waiting.ignored, 2);
+        // Up to the bound, other packets are tolerated; the next one is not.
+        for _ in 2..MAX_IGNORED_PACKETS {
+            waiting.tolerate(0x02, b"brand").unwrap();
+        }
+        let refused = waiting.tolerate(0x02, b"brand").unwrap_err();
+        assert!(
+            refused.to_string().contains("too many packets"),
+            "{refused}"
+        );
+        // A malformed keep-alive answer is a malformed packet.
+        let mut waiting = Waiting::new(Duration::from_millis(10));
+        assert!(waiting.tolerate(KeepAlive::ID, &[1, 2]).is_err());
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_keep_alives_are_remembered() {
+        let mut waiting = Waiting::new(Duration::from_millis(10));
+        let first = waiting.keep_alive();
+        for _ in 0..MAX_OUTSTANDING_KEEP_ALIVES {
+            waiting.keep_alive();
+        }
+        waiting
+            .tolerate(KeepAlive::ID, &first.id.to_be_bytes())
+            .unwrap();
+        assert_eq!(waiting.ignored, 1, "the oldest answer was forgotten");
+    }
 }

@@ -28,6 +28,19 @@ pub struct Client {
     dec: Option<Dec>,
     compression: Option<i32>,
     pub protocol: i32,
+    /// Every packet received while compression was on, in order: what the wire
+    /// carried, so a test can check the router compressed what it had to.
+    pub compressed_frames: Vec<CompressedFrame>,
+}
+
+/// How one packet arrived with compression on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressedFrame {
+    pub id: i32,
+    /// Packet id and body, uncompressed.
+    pub size: usize,
+    /// Its data length was not 0: the body was zlib-compressed.
+    pub compressed: bool,
 }
 
 /// AES-128-CFB8 in place, one byte per cipher block.
@@ -101,6 +114,7 @@ impl Client {
             dec: None,
             compression: None,
             protocol,
+            compressed_frames: Vec::new(),
         })
     }
 
@@ -176,31 +190,46 @@ impl Client {
             {
                 let payload: Vec<u8> = self.buf.drain(..used + len).skip(used).collect();
                 let mut cursor = &payload[..];
-                let packet = match self.compression {
-                    None => cursor.to_vec(),
-                    Some(_) => {
+                let (packet, compressed) = match self.compression {
+                    None => (cursor.to_vec(), None),
+                    Some(threshold) => {
                         let data_len = take_varint(&mut cursor) as usize;
                         if data_len == 0 {
-                            cursor.to_vec()
+                            (cursor.to_vec(), Some(false))
                         } else {
+                            // As the vanilla client: a compressed packet must be at
+                            // least the threshold ("Badly compressed packet").
+                            assert!(
+                                data_len >= threshold as usize,
+                                "compressed packet of {data_len} bytes is below the threshold {threshold}"
+                            );
                             let mut out = Vec::with_capacity(data_len);
                             flate2::read::ZlibDecoder::new(cursor).read_to_end(&mut out)?;
                             assert_eq!(out.len(), data_len, "declared uncompressed size");
-                            out
+                            (out, Some(true))
                         }
                     }
                 };
                 let mut cursor = &packet[..];
                 let id = take_varint(&mut cursor);
+                if let Some(compressed) = compressed {
+                    self.compressed_frames.push(CompressedFrame {
+                        id,
+                        size: packet.len(),
+                        compressed,
+                    });
+                }
                 return Ok((id, cursor.to_vec()));
             }
             self.fill().await?;
         }
     }
 
-    /// Whether the router closed the connection (reads until EOF, at most 5 s).
+    /// Whether the router closed the connection: reads until EOF, for at most
+    /// 30 s, a bound for a hang that no working router comes near (every state
+    /// deadline the tests configure is shorter).
     pub async fn closed(&mut self) -> bool {
-        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
             loop {
                 let mut chunk = [0u8; 1024];
                 match self.stream.read(&mut chunk).await {

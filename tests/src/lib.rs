@@ -3,6 +3,8 @@
 //! own (written from the byte layouts, not shared with the router's code).
 
 pub mod client;
+pub mod cookie;
+pub mod http_stub;
 pub mod session_server;
 
 use std::io::{BufRead, BufReader};
@@ -42,6 +44,34 @@ pub fn passage_bin() -> PathBuf {
     bin
 }
 
+/// Reports that the calling test cannot run on this machine, and why. The reason
+/// is printed and recorded in `target/test-skips/`, which `make test` counts and
+/// lists at the end of the run, so a skip never passes for a pass. With
+/// `PASSAGE_REQUIRE_ALL=1` (set by `.ci/run`: CI installs everything the suite
+/// needs) it fails the test instead. Call it as `return skip(reason);`.
+pub fn skip(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed test");
+    let required = std::env::var_os("PASSAGE_REQUIRE_ALL").is_some_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test} cannot run here ({reason}), and PASSAGE_REQUIRE_ALL=1 forbids skips"
+    );
+    eprintln!("SKIPPED {test}: {reason}");
+    let dir = target_dir().join("test-skips");
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let binary = binary.split('-').next().unwrap_or_default().to_owned();
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join(format!("{binary}.{}", test.replace("::", "."))),
+            format!("{binary}::{test}: {reason}\n"),
+        );
+    }
+}
+
 /// A plugin component built by `make plugins` (`name` is the crate name).
 pub fn plugin_wasm(name: &str) -> PathBuf {
     let file = target_dir()
@@ -61,6 +91,7 @@ pub struct Router {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    config_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -75,6 +106,13 @@ pub struct RouterSpec<'a> {
     pub cache_dir: Option<&'a Path>,
     /// Extra environment variables (e.g. `PASSAGE_*` overrides).
     pub env: Vec<(&'a str, &'a str)>,
+    /// Start with this configuration file (laid out by the test, e.g. as a
+    /// Kubernetes ConfigMap mount) instead of writing `config` into a fresh one.
+    pub config_file: Option<PathBuf>,
+    /// Extra command-line arguments (after the harness's own).
+    pub args: Vec<&'a str>,
+    /// The listen address; `127.0.0.1:0` when `None`.
+    pub bind: Option<&'a str>,
 }
 
 impl Router {
@@ -94,8 +132,14 @@ impl Router {
         for (stem, wasm) in &spec.plugins {
             std::fs::copy(wasm, plugins_dir.join(format!("{stem}.wasm"))).expect("copy plugin");
         }
-        let config_path = dir.path().join("passage.toml");
-        std::fs::write(&config_path, spec.config).expect("write config");
+        let config_path = match &spec.config_file {
+            Some(path) => path.clone(),
+            None => {
+                let path = dir.path().join("passage.toml");
+                std::fs::write(&path, spec.config).expect("write config");
+                path
+            }
+        };
         let cache = spec
             .cache_dir
             .map(Path::to_path_buf)
@@ -109,9 +153,10 @@ impl Router {
             .arg("--config")
             .arg(&config_path)
             .arg("--bind")
-            .arg("127.0.0.1:0")
+            .arg(spec.bind.unwrap_or("127.0.0.1:0"))
             .arg("--plugins-dir")
             .arg(&plugins_dir)
+            .args(&spec.args)
             .env("XDG_CACHE_HOME", &cache)
             .env("RUST_LOG", "passage=debug,info")
             .env("NO_COLOR", "1")
@@ -144,6 +189,7 @@ impl Router {
                     child,
                     addr,
                     log,
+                    config_path,
                     _dir: dir,
                 });
             }
@@ -168,7 +214,7 @@ impl Router {
 
     /// The configuration file the router was started with.
     pub fn config_path(&self) -> PathBuf {
-        self._dir.path().join("passage.toml")
+        self.config_path.clone()
     }
 
     /// Waits (up to 20 s) until at least `n` log lines contain every one of

@@ -26,6 +26,11 @@ pub enum Behavior {
     InvalidJson,
     /// 200 with a profile whose name differs from the login name.
     WrongName,
+    /// Answers as `Normal`, but only once the test calls
+    /// [`SessionServer::release_held`]: the test decides when the call ends.
+    Held,
+    /// Always this HTTP status, with an empty body.
+    Status(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +51,9 @@ pub struct SessionServer {
     state: Arc<Mutex<State>>,
     join_calls: Arc<AtomicUsize>,
     has_joined_calls: Arc<AtomicUsize>,
+    /// Woken on every `hasJoined` call and on `release_held`.
+    changed: Arc<tokio::sync::Notify>,
+    released: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -61,11 +69,15 @@ impl SessionServer {
         let state = Arc::new(Mutex::new(State::default()));
         let join_calls = Arc::new(AtomicUsize::new(0));
         let has_joined_calls = Arc::new(AtomicUsize::new(0));
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ctx = Ctx {
             behavior: behavior.clone(),
             state: state.clone(),
             join_calls: join_calls.clone(),
             has_joined_calls: has_joined_calls.clone(),
+            changed: changed.clone(),
+            released: released.clone(),
         };
         let task = tokio::spawn(async move {
             loop {
@@ -84,6 +96,8 @@ impl SessionServer {
             state,
             join_calls,
             has_joined_calls,
+            changed,
+            released,
             task,
         }
     }
@@ -105,6 +119,30 @@ impl SessionServer {
         self.has_joined_calls.load(Ordering::SeqCst)
     }
 
+    /// Waits (up to 20 s) until `hasJoined` was called `n` times: a router's call
+    /// is in flight.
+    pub async fn wait_for_has_joined_calls(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.changed.notified();
+            if self.has_joined_calls() >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "hasJoined was called {} times, not {n}",
+                    self.has_joined_calls()
+                );
+            }
+        }
+    }
+
+    /// Lets every held `hasJoined` call (now and later) answer.
+    pub fn release_held(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
     /// Raw query strings `hasJoined` received.
     pub fn has_joined_queries(&self) -> Vec<String> {
         self.state.lock().unwrap().queries.iter().cloned().collect()
@@ -123,6 +161,8 @@ struct Ctx {
     state: Arc<Mutex<State>>,
     join_calls: Arc<AtomicUsize>,
     has_joined_calls: Arc<AtomicUsize>,
+    changed: Arc<tokio::sync::Notify>,
+    released: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Serves requests on one connection until the client closes it or asks to:
@@ -172,7 +212,10 @@ async fn serve(mut stream: TcpStream, ctx: Ctx) -> std::io::Result<()> {
             200 => "OK",
             204 => "No Content",
             400 => "Bad Request",
+            403 => "Forbidden",
             404 => "Not Found",
+            429 => "Too Many Requests",
+            503 => "Service Unavailable",
             _ => "Internal Server Error",
         };
         let connection = if close { "close" } else { "keep-alive" };
@@ -211,9 +254,18 @@ async fn respond(ctx: &Ctx, head: &str, body: &[u8]) -> (u16, String) {
                 }
                 state.queries.push_back(query.to_owned());
             }
+            ctx.changed.notify_waiters();
             let behavior = *ctx.behavior.lock().unwrap();
-            if let Behavior::Slow(d) = behavior {
-                tokio::time::sleep(d).await;
+            match behavior {
+                Behavior::Slow(d) => tokio::time::sleep(d).await,
+                Behavior::Held => loop {
+                    let notified = ctx.changed.notified();
+                    if ctx.released.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    notified.await;
+                },
+                _ => {}
             }
             has_joined(ctx, behavior, query)
         }
@@ -252,6 +304,7 @@ fn has_joined(ctx: &Ctx, behavior: Behavior, query: &str) -> (u16, String) {
         Behavior::NoContent => return (204, String::new()),
         Behavior::ServerError => return (500, "{\"error\":\"boom\"}".to_owned()),
         Behavior::InvalidJson => return (200, "<html>not json".to_owned()),
+        Behavior::Status(code) => return (code, String::new()),
         _ => {}
     }
     let (Some(name), Some(server_id)) = (params.get("username"), params.get("serverId")) else {

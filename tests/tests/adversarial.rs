@@ -2,9 +2,10 @@
 //! tricks, slow clients, forged cookies, a misbehaving session server and plugins
 //! returning nonsense — against the real binary.
 //!
-//! Every test checks three things: the attacked connection ends within its state's
-//! deadline (short ones here, see [`TIMEOUTS`]), a log line says why, and a
-//! well-behaved client is served at the same time. Where an attack could make
+//! Every test checks three things: the attacked connection ends (at its state's
+//! deadline, short ones here, see [`TIMEOUTS`], or at once when a check refuses
+//! it), a log line says which, and a well-behaved client is served at the same
+//! time. No test measures how fast the machine is (see [`NO_HANG`]). Where an attack could make
 //! memory grow, the router's resident memory is checked as well.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use passage_tests::client::{
     Client, LoginOutcome, LoginParams, client_information, login, login_to_final_packet,
     minecraft_hash,
 };
+use passage_tests::cookie::unix_now;
 use passage_tests::session_server::{Behavior, SessionServer, client_join};
 use passage_tests::{
     Ping, Router, RouterSpec, expect_closed, frame, handshake, nbt_text, parse_transfer, ping,
@@ -27,12 +29,13 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const HANDSHAKE: Duration = Duration::from_millis(1000);
-const STATUS: Duration = Duration::from_millis(1000);
+/// The login deadline of [`TIMEOUTS`].
 const LOGIN: Duration = Duration::from_millis(2000);
-const CONFIGURATION: Duration = Duration::from_millis(2000);
-/// Scheduling slack on a loaded machine (benchmarks run beside these tests).
-const SLACK: Duration = Duration::from_millis(2500);
+/// How long a test waits for something that must happen at all (a close, an
+/// answer) before calling it a hang. It bounds a broken router, never measures a
+/// working one: no test here depends on how fast the machine is; what ended a
+/// connection is read from the router's log.
+const NO_HANG: Duration = Duration::from_secs(30);
 
 /// Short state deadlines, and no per-address budgets: every client here comes
 /// from 127.0.0.1, and the attacks must meet the deadlines, not the rate limits.
@@ -74,9 +77,10 @@ fn online_router(session: &SessionServer, session_timeout_ms: u64) -> Router {
     )
 }
 
-/// A well-behaved server-list ping; it must be answered within the status deadline.
+/// A well-behaved server-list ping; it must be answered (the router would close
+/// it at its status deadline otherwise).
 async fn well_behaved_ping(router: &Router) -> Ping {
-    match tokio::time::timeout(STATUS + SLACK, ping(router.addr, 767, "play.example.com")).await {
+    match tokio::time::timeout(NO_HANG, ping(router.addr, 767, "play.example.com")).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => panic!("well-behaved ping failed: {e}\n{}", router.log()),
         Err(_) => panic!("well-behaved ping not answered in time\n{}", router.log()),
@@ -84,20 +88,19 @@ async fn well_behaved_ping(router: &Router) -> Ping {
 }
 
 /// Sends `bytes` on a fresh connection while a well-behaved client pings, and
-/// returns how long the router took to close the attacking connection (at most
-/// `within`).
-async fn raw_attack(router: &Router, bytes: &[u8], within: Duration) -> Duration {
+/// waits for the router to close the attacking connection. Why it closed is
+/// each test's log assertion (the check that refused it, not a deadline); the
+/// bound here only keeps a broken router from hanging the suite.
+async fn raw_attack(router: &Router, bytes: &[u8]) {
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
-    let started = Instant::now();
     stream.write_all(bytes).await.unwrap();
     let (closed, _) = tokio::join!(
-        expect_closed(&mut stream, within),
+        expect_closed(&mut stream, NO_HANG),
         well_behaved_ping(router)
     );
     if let Err(e) = closed {
         panic!("{e}\n{}", router.log());
     }
-    started.elapsed()
 }
 
 /// How many log lines contain every one of `needles`.
@@ -165,11 +168,7 @@ fn assert_rss_bounded(router: &Router, baseline_kib: u64, limit_mib: u64, what: 
 #[tokio::test]
 async fn negative_frame_length_is_refused_at_once() {
     let router = plain_router();
-    let took = raw_attack(&router, &[0xff, 0xff, 0xff, 0xff, 0x0f], HANDSHAKE).await;
-    assert!(
-        took < HANDSHAKE,
-        "closed by the check, not the deadline: {took:?}"
-    );
+    raw_attack(&router, &[0xff, 0xff, 0xff, 0xff, 0x0f]).await;
     router.wait_for_log(&["closing: frame length", "negative length -1"]);
 }
 
@@ -178,8 +177,7 @@ async fn frame_length_0x7fffffff_is_refused_without_allocating() {
     let router = plain_router();
     well_behaved_ping(&router).await;
     let baseline = router.rss_kib();
-    let took = raw_attack(&router, &[0xff, 0xff, 0xff, 0xff, 0x07], HANDSHAKE).await;
-    assert!(took < HANDSHAKE, "{took:?}");
+    raw_attack(&router, &[0xff, 0xff, 0xff, 0xff, 0x07]).await;
     router.wait_for_log(&["closing: frame of 2147483647 bytes exceeds the maximum"]);
     assert_rss_bounded(&router, baseline, 30, "after a 2 GiB length prefix");
 }
@@ -198,22 +196,20 @@ async fn five_byte_varint_length_is_legal_but_bounded() {
     out.extend(frame(0x00, &[]));
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     stream.write_all(&out).await.unwrap();
-    let (id, _) = tokio::time::timeout(STATUS, read_frame(&mut stream))
+    let (id, _) = tokio::time::timeout(NO_HANG, read_frame(&mut stream))
         .await
         .expect("status answered")
         .unwrap();
     assert_eq!(id, 0x00, "Status Response");
     // A 5-byte VarInt saying 2^28 is refused by its value, before any body.
-    let took = raw_attack(&router, &[0x80, 0x80, 0x80, 0x80, 0x01], HANDSHAKE).await;
-    assert!(took < HANDSHAKE, "{took:?}");
+    raw_attack(&router, &[0x80, 0x80, 0x80, 0x80, 0x01]).await;
     router.wait_for_log(&["closing: frame of 268435456 bytes exceeds the maximum"]);
 }
 
 #[tokio::test]
 async fn six_byte_varint_length_is_refused() {
     let router = plain_router();
-    let took = raw_attack(&router, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], HANDSHAKE).await;
-    assert!(took < HANDSHAKE, "{took:?}");
+    raw_attack(&router, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]).await;
     router.wait_for_log(&["closing: frame length", "VarInt longer than 5 bytes"]);
 }
 
@@ -224,15 +220,13 @@ async fn frame_larger_than_any_serverbound_packet_is_refused_before_its_body() {
     let mut bytes = Vec::new();
     varint(&mut bytes, 100_000);
     bytes.extend_from_slice(&[0x00, 0xff, 0x05, 0x10]);
-    let took = raw_attack(&router, &bytes, HANDSHAKE).await;
-    assert!(took < HANDSHAKE, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router.wait_for_log(&["closing: frame of 100000 bytes exceeds the maximum"]);
     // Login state: after a valid handshake, a 100000-byte Login Start.
     let mut bytes = handshake(767, "play.example.com", 25565, 2);
     varint(&mut bytes, 100_000);
     bytes.push(0x00);
-    let took = raw_attack(&router, &bytes, LOGIN).await;
-    assert!(took < LOGIN, "{took:?}");
+    raw_attack(&router, &bytes).await;
     wait_for_lines(
         &router,
         &["closing: frame of 100000 bytes exceeds the maximum"],
@@ -261,14 +255,12 @@ async fn compressed_frame_inflating_past_its_declared_size_is_refused() {
     let mut packet = vec![0x02];
     string(&mut packet, "passage:test");
     packet.resize(5000, 7);
-    let started = Instant::now();
     client
         .send_raw(&compressed_frame(300, &zlib(&packet)))
         .await
         .unwrap();
     well_behaved_ping(&router).await;
     assert!(client.closed().await, "connection left open");
-    assert!(started.elapsed() < CONFIGURATION, "{:?}", started.elapsed());
     router
         .wait_for_log(&["closing: compressed frame: inflates to more than the declared 300 bytes"]);
 }
@@ -284,13 +276,11 @@ async fn zlib_bomb_costs_no_more_than_its_declared_size() {
     assert!(bomb.len() < 32 * 1024, "{} bytes", bomb.len());
     for _ in 0..10 {
         let mut client = compressed_client(&router).await;
-        let started = Instant::now();
         client
             .send_raw(&compressed_frame(300, &bomb))
             .await
             .unwrap();
         assert!(client.closed().await, "connection left open");
-        assert!(started.elapsed() < CONFIGURATION, "{:?}", started.elapsed());
     }
     well_behaved_ping(&router).await;
     wait_for_lines(
@@ -310,8 +300,7 @@ async fn status_packet_in_the_login_state_is_refused() {
     let router = offline_router("");
     let mut bytes = handshake(767, "play.example.com", 25565, 2);
     bytes.extend(frame(0x01, &42i64.to_be_bytes())); // a status Ping Request
-    let took = raw_attack(&router, &bytes, LOGIN).await;
-    assert!(took < LOGIN, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router.wait_for_log(&["closing: malformed packet: unknown packet id 0x01 in state login"]);
 }
 
@@ -322,8 +311,7 @@ async fn second_handshake_is_refused() {
     // a body it must not have.
     let mut bytes = handshake(767, "a", 1, 1);
     bytes.extend(handshake(767, "a", 1, 1));
-    let took = raw_attack(&router, &bytes, STATUS).await;
-    assert!(took < STATUS, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router.wait_for_log(&[
         "closing: malformed packet: status request",
         "unexpected trailing bytes",
@@ -331,8 +319,7 @@ async fn second_handshake_is_refused() {
     // After a login handshake, it is no Login Start either.
     let mut bytes = handshake(767, "play.example.com", 25565, 2);
     bytes.extend(handshake(767, "play.example.com", 25565, 2));
-    let took = raw_attack(&router, &bytes, LOGIN).await;
-    assert!(took < LOGIN, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router.wait_for_log(&["closing: malformed packet: login start"]);
 }
 
@@ -341,8 +328,7 @@ async fn login_acknowledged_before_login_start_is_refused() {
     let router = offline_router("");
     let mut bytes = handshake(767, "play.example.com", 25565, 2);
     bytes.extend(frame(0x03, &[]));
-    let took = raw_attack(&router, &bytes, LOGIN).await;
-    assert!(took < LOGIN, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router.wait_for_log(&["closing: malformed packet: unknown packet id 0x03 in state login"]);
 }
 
@@ -356,14 +342,12 @@ async fn configuration_packet_before_login_acknowledged_is_refused() {
     let (id, _) = client.recv().await.unwrap();
     assert_eq!(id, 0x02, "Login Success");
     // Client Information (configuration 0x00) instead of Login Acknowledged.
-    let started = Instant::now();
     client
         .send(0x00, &client_information("en_us", 767))
         .await
         .unwrap();
     well_behaved_ping(&router).await;
     assert!(client.closed().await, "connection left open");
-    assert!(started.elapsed() < LOGIN, "{:?}", started.elapsed());
     router.wait_for_log(&["closing: malformed packet: unknown packet id 0x00 in state login"]);
 }
 
@@ -372,8 +356,7 @@ async fn trailing_bytes_after_a_packet_are_refused() {
     let router = plain_router();
     let mut bytes = handshake(767, "play.example.com", 25565, 1);
     bytes.extend(frame(0x00, &[0xAA])); // Status Request + one byte
-    let took = raw_attack(&router, &bytes, STATUS).await;
-    assert!(took < STATUS, "{took:?}");
+    raw_attack(&router, &bytes).await;
     router
         .wait_for_log(&["closing: malformed packet: status request: 1 unexpected trailing bytes"]);
 }
@@ -424,15 +407,13 @@ fn encryption_response(shared_secret: &[u8], verify_token: &[u8]) -> Vec<u8> {
 }
 
 /// Sends `response` as the Encryption Response and checks the router closes the
-/// connection within the login deadline, refusing with its one generic log line
-/// while a well-behaved client is served.
+/// connection, refusing with its one generic log line (not at a deadline) while a
+/// well-behaved client is served.
 async fn refused_encryption_response(router: &Router, mut client: Client, response: &[u8]) {
     let before = count_lines(router, &["login refused: encryption response rejected"]);
-    let started = Instant::now();
     client.send(0x01, response).await.unwrap();
     well_behaved_ping(router).await;
     assert!(client.closed().await, "connection left open");
-    assert!(started.elapsed() < LOGIN, "{:?}", started.elapsed());
     wait_for_lines(
         router,
         &["login refused: encryption response rejected"],
@@ -491,13 +472,11 @@ async fn replayed_encryption_response_is_refused() {
 /// A login whose Encryption Response is wrong as `params` says.
 async fn refused_login(router: &Router, params: &LoginParams) {
     let before = count_lines(router, &["login refused: encryption response rejected"]);
-    let started = Instant::now();
     let (outcome, _) = tokio::join!(login(router.addr, params), well_behaved_ping(router));
     let LoginOutcome::SentEncryptionResponse(mut client) = outcome.unwrap() else {
         panic!("the router answered before the Encryption Response")
     };
     assert!(client.closed().await, "connection left open");
-    assert!(started.elapsed() < LOGIN, "{:?}", started.elapsed());
     wait_for_lines(
         router,
         &["login refused: encryption response rejected"],
@@ -533,9 +512,18 @@ async fn shared_secret_of_the_wrong_length_is_refused() {
 // Slow clients
 // ---------------------------------------------------------------------------
 
+/// 1000 sockets that never send a byte hold no one up, and each is closed at its
+/// own handshake deadline. The deadline is long enough here (5 s) that opening
+/// the sockets and pinging always fits before it, whatever the machine's speed:
+/// the ping must be answered while every silent socket is still open.
 #[tokio::test]
 async fn thousand_silent_sockets_are_closed_at_the_handshake_deadline() {
-    let router = plain_router();
+    const SILENT: Duration = Duration::from_secs(5);
+    let router = Router::start(RouterSpec {
+        config: TIMEOUTS,
+        env: vec![("PASSAGE_TIMEOUTS__HANDSHAKE_MS", "5000")],
+        ..Default::default()
+    });
     well_behaved_ping(&router).await;
     let baseline = router.rss_kib();
     let mut silent = tokio::task::JoinSet::new();
@@ -543,25 +531,29 @@ async fn thousand_silent_sockets_are_closed_at_the_handshake_deadline() {
         let mut stream = TcpStream::connect(router.addr).await.unwrap();
         let opened = Instant::now();
         silent.spawn(async move {
-            let closed = expect_closed(&mut stream, HANDSHAKE + SLACK * 2).await;
+            let closed = expect_closed(&mut stream, SILENT + NO_HANG).await;
             (closed.is_ok(), opened.elapsed())
         });
     }
-    // While they wait, a real client is served well before their deadline.
-    let p = well_behaved_ping(&router).await;
-    assert!(p.elapsed < HANDSHAKE + SLACK, "ping took {:?}", p.elapsed);
+    // While they wait, a real client is served: before any of them is closed.
+    well_behaved_ping(&router).await;
+    assert_eq!(
+        count_lines(&router, &["closing: timed out in state handshake"]),
+        0,
+        "the ping was answered only after silent sockets timed out"
+    );
     let peak = router.rss_kib();
     eprintln!("1000 silent sockets open: RSS {baseline} -> {peak} KiB");
-    let mut latest = Duration::ZERO;
     while let Some(done) = silent.join_next().await {
         let (closed, after) = done.unwrap();
         assert!(closed, "a silent socket is still open after {after:?}");
-        latest = latest.max(after);
+        // Never before the deadline (`opened` is taken after the connect, so at
+        // most a scheduling tick after the router's accept).
+        assert!(
+            after >= SILENT - Duration::from_millis(100),
+            "a silent socket was closed after {after:?}, before the deadline"
+        );
     }
-    assert!(
-        latest < HANDSHAKE + SLACK,
-        "the last silent socket was closed after {latest:?}"
-    );
     wait_for_lines(&router, &["closing: timed out in state handshake"], 1000);
     well_behaved_ping(&router).await;
     assert!(
@@ -572,22 +564,31 @@ async fn thousand_silent_sockets_are_closed_at_the_handshake_deadline() {
     assert_rss_bounded(&router, baseline, 30, "after 1000 silent sockets");
 }
 
-/// Sends a handshake (login) and the length of a 32-byte Login Start, then one
-/// byte a second until the router closes; how long that took after the handshake
-/// and how many bytes were trickled.
-async fn trickle(addr: std::net::SocketAddr) -> (Duration, usize) {
+/// Bytes of the Login Start a trickling client announces: at one byte a second
+/// it would take this many seconds to finish it.
+const TRICKLED_LOGIN_START: u8 = 0x20;
+
+/// Connects and sends a handshake (login) and the length of a 32-byte Login
+/// Start; the rest is left to [`trickle`].
+async fn start_trickle(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let mut first = handshake(767, "play.example.com", addr.port(), 2);
-    first.push(0x20);
+    first.push(TRICKLED_LOGIN_START);
     stream.write_all(&first).await.unwrap();
+    stream
+}
+
+/// Sends one byte a second until the router closes; how long that took and how
+/// many bytes were trickled.
+async fn trickle(mut stream: TcpStream) -> (Duration, usize) {
     let started = Instant::now();
     let mut sent = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await; // the first tick is immediate: skip it
     let mut buf = [0u8; 64];
     loop {
-        assert!(started.elapsed() < Duration::from_secs(15), "never closed");
+        assert!(started.elapsed() < NO_HANG * 2, "never closed");
         tokio::select! {
             _ = tick.tick() => {
                 if stream.write_all(b"A").await.is_err() {
@@ -609,21 +610,26 @@ async fn hundred_trickling_sockets_are_closed_at_the_login_deadline() {
     let router = offline_router("");
     let mut trickling = tokio::task::JoinSet::new();
     for _ in 0..100 {
-        trickling.spawn(trickle(router.addr));
+        let stream = start_trickle(router.addr).await;
+        trickling.spawn(trickle(stream));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     well_behaved_ping(&router).await;
     let (mut earliest, mut latest) = (Duration::MAX, Duration::ZERO);
     while let Some(done) = trickling.join_next().await {
         let (after, sent) = done.unwrap();
         earliest = earliest.min(after);
         latest = latest.max(after);
-        // Closed by the login deadline although bytes kept coming: the deadline
-        // is for the whole state, not for silence.
+        // Closed by the login deadline although a byte came every second (less
+        // than the deadline apart): the deadline is for the whole state, not for
+        // silence. Never before it, and long before the Login Start was complete.
         assert!(sent >= 1, "closed before trickling ({after:?})");
         assert!(
-            after >= LOGIN - Duration::from_millis(300) && after < LOGIN + SLACK,
-            "closed after {after:?}, having sent {sent} bytes"
+            after >= LOGIN - Duration::from_millis(300),
+            "closed after {after:?}, before the login deadline"
+        );
+        assert!(
+            sent < usize::from(TRICKLED_LOGIN_START),
+            "the whole Login Start was trickled ({sent} bytes in {after:?}) before the close"
         );
     }
     eprintln!("trickling sockets closed after {earliest:?} to {latest:?}");
@@ -652,13 +658,6 @@ fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile
     (start(&top, &tables, vec![]), dir)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// The cookie's JSON in the documented format.
 fn cookie_json(timestamp: u64, client_addr: &str) -> serde_json::Value {
     serde_json::json!({
@@ -672,7 +671,7 @@ fn cookie_json(timestamp: u64, client_addr: &str) -> serde_json::Value {
     })
 }
 
-/// `HMAC-SHA256(key, json) || json`.
+/// `HMAC-SHA256(key, json) || json`, with `json` as given (byte for byte).
 fn sign(json: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(COOKIE_SECRET.as_bytes()).unwrap();
     mac.update(json);
@@ -697,7 +696,6 @@ fn returning(session: &SessionServer, cookie: Vec<u8>) -> LoginParams {
 /// Disconnect), within the login and configuration deadlines, while a
 /// well-behaved client pings.
 async fn login_to_the_end(router: &Router, params: &LoginParams) {
-    let started = Instant::now();
     let (done, _) = tokio::join!(
         login_to_final_packet(router.addr, params, "en_us"),
         well_behaved_ping(router)
@@ -705,11 +703,6 @@ async fn login_to_the_end(router: &Router, params: &LoginParams) {
     let (id, body, _) = done.unwrap_or_else(|e| panic!("login failed: {e}\n{}", router.log()));
     assert_eq!(id, 0x02, "configuration Disconnect");
     assert!(nbt_text(&body).starts_with("No server is available"));
-    assert!(
-        started.elapsed() < LOGIN + CONFIGURATION,
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 /// The cookie is refused for `reason` and the player authenticates in full.
@@ -810,18 +803,16 @@ async fn oversized_cookie_is_refused_without_a_crash() {
         let cookie = sign(&serde_json::to_vec(&json).unwrap());
         assert_eq!(cookie.len(), size);
         let params = returning(&session, cookie);
-        let started = Instant::now();
         let (outcome, _) = tokio::join!(
-            tokio::time::timeout(LOGIN + SLACK, login(router.addr, &params)),
+            tokio::time::timeout(NO_HANG, login(router.addr, &params)),
             well_behaved_ping(&router)
         );
-        let outcome = outcome.expect("closed within the login deadline");
+        let outcome = outcome.expect("the connection was closed");
         assert!(
             outcome.is_err(),
             "a {size}-byte cookie was not refused\n{}",
             router.log()
         );
-        assert!(started.elapsed() < LOGIN, "{:?}", started.elapsed());
         router.wait_for_log(&["closing:", needle]);
     }
     assert_eq!(session.has_joined_calls(), 0);
@@ -843,47 +834,49 @@ async fn signed_cookie_with_missing_fields_falls_back() {
     assert!(router.is_running());
 }
 
+/// One cookie, judged by its age against each replica's window: the same bytes
+/// are accepted by a router whose expiry covers the cookie's age and refused by
+/// one whose window it has outlived. The age is set in the cookie, so no login
+/// has to fit into a window of real time.
 #[tokio::test]
-async fn cookie_replayed_after_its_expiry_window_falls_back() {
+async fn cookie_older_than_the_expiry_window_falls_back() {
     let session = SessionServer::start(Behavior::Normal).await;
-    let (mut router, _secret) = cookie_router(&session, 1);
-    let cookie = fresh_cookie();
-    // Accepted while fresh...
-    login_to_the_end(&router, &returning(&session, cookie.clone())).await;
+    let cookie =
+        sign(&serde_json::to_vec(&cookie_json(unix_now() - 120, "127.0.0.1:40000")).unwrap());
+    let (patient, _secret) = cookie_router(&session, 600);
+    login_to_the_end(&patient, &returning(&session, cookie.clone())).await;
     assert_eq!(session.has_joined_calls(), 0);
-    router.wait_for_log(&["authenticated by cookie"]);
-    // ...refused when replayed two seconds later (expiry: 1 s).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    falls_back(&router, &session, cookie, "expired").await;
-    assert!(router.is_running());
+    patient.wait_for_log(&["authenticated by cookie"]);
+    let (mut strict, _secret) = cookie_router(&session, 60);
+    falls_back(&strict, &session, cookie, "expired").await;
+    assert!(strict.is_running());
 }
 
 // ---------------------------------------------------------------------------
 // Session server
 // ---------------------------------------------------------------------------
 
-/// An online login that must end with a Login Disconnect containing `message`
-/// within `within`, while a well-behaved client is served.
-async fn disconnected(router: &Router, session: &SessionServer, message: &str, within: Duration) {
+/// An online login that must end with a Login Disconnect containing `message`,
+/// while a well-behaved client is served. Which deadline or check ended it is
+/// each test's log assertion.
+async fn disconnected(router: &Router, session: &SessionServer, message: &str) {
     let params = LoginParams::new(767, NAME, Some(session.addr));
-    let started = Instant::now();
     let (outcome, _) = tokio::join!(
-        tokio::time::timeout(within + SLACK, login(router.addr, &params)),
+        tokio::time::timeout(NO_HANG, login(router.addr, &params)),
         well_behaved_ping(router)
     );
-    let outcome = outcome.expect("login ended within its deadline").unwrap();
+    let outcome = outcome.expect("the login ended").unwrap();
     let LoginOutcome::Disconnected(reason, _) = outcome else {
         panic!("expected a Login Disconnect\n{}", router.log())
     };
     assert!(reason.contains(message), "{reason:?} lacks {message:?}");
-    assert!(started.elapsed() < within, "{:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn session_server_500_ends_with_a_disconnect() {
     let session = SessionServer::start(Behavior::ServerError).await;
     let router = online_router(&session, 1000);
-    disconnected(&router, &session, "unavailable", LOGIN).await;
+    disconnected(&router, &session, "unavailable").await;
     router.wait_for_log(&["login refused: session server unavailable: HTTP status 500"]);
 }
 
@@ -891,7 +884,7 @@ async fn session_server_500_ends_with_a_disconnect() {
 async fn session_server_invalid_json_ends_with_a_disconnect() {
     let session = SessionServer::start(Behavior::InvalidJson).await;
     let router = online_router(&session, 1000);
-    disconnected(&router, &session, "unavailable", LOGIN).await;
+    disconnected(&router, &session, "unavailable").await;
     router.wait_for_log(&["login refused: session server unavailable: invalid profile JSON"]);
 }
 
@@ -899,37 +892,26 @@ async fn session_server_invalid_json_ends_with_a_disconnect() {
 async fn session_server_profile_for_another_name_ends_with_a_disconnect() {
     let session = SessionServer::start(Behavior::WrongName).await;
     let router = online_router(&session, 1000);
-    disconnected(&router, &session, "Failed to verify", LOGIN).await;
+    disconnected(&router, &session, "Failed to verify").await;
     router.wait_for_log(&["session server returned a profile for another name"]);
     router.wait_for_log(&["login refused: the session server did not verify the player"]);
 }
 
 #[tokio::test]
 async fn slow_session_server_is_cut_at_the_session_timeout() {
-    let session = SessionServer::start(Behavior::Slow(Duration::from_secs(5))).await;
+    // It never answers: only the router's own timeout can end the login.
+    let session = SessionServer::start(Behavior::Slow(Duration::from_secs(3600))).await;
     let router = online_router(&session, 500);
-    disconnected(
-        &router,
-        &session,
-        "unavailable",
-        Duration::from_millis(1500),
-    )
-    .await;
+    disconnected(&router, &session, "unavailable").await;
     router.wait_for_log(&["login refused: session server unavailable: timed out"]);
 }
 
 #[tokio::test]
 async fn slow_session_server_is_cut_at_the_login_deadline() {
     // A session timeout longer than the whole login: the login deadline wins.
-    let session = SessionServer::start(Behavior::Slow(Duration::from_secs(5))).await;
+    let session = SessionServer::start(Behavior::Slow(Duration::from_secs(3600))).await;
     let router = online_router(&session, 10_000);
-    disconnected(
-        &router,
-        &session,
-        "unavailable",
-        LOGIN + Duration::from_millis(500),
-    )
-    .await;
+    disconnected(&router, &session, "unavailable").await;
     router.wait_for_log(&["login refused: session server unavailable: login deadline reached"]);
 }
 
@@ -951,21 +933,15 @@ fn routing_router(discovery: &str, tables: &str) -> Router {
     )
 }
 
-/// An offline login to its final configuration packet, within the deadlines,
-/// while a well-behaved client pings.
+/// An offline login to its final configuration packet, while a well-behaved
+/// client pings.
 async fn route(router: &Router, name: &str) -> (i32, Vec<u8>) {
     let params = LoginParams::new(767, name, None);
-    let started = Instant::now();
     let (done, _) = tokio::join!(
         login_to_final_packet(router.addr, &params, "en_us"),
         well_behaved_ping(router)
     );
     let (id, body, _) = done.unwrap_or_else(|e| panic!("login failed: {e}\n{}", router.log()));
-    assert!(
-        started.elapsed() < LOGIN + CONFIGURATION,
-        "{:?}",
-        started.elapsed()
-    );
     (id, body)
 }
 
@@ -1019,12 +995,6 @@ async fn strategy_choosing_an_unknown_id_gets_a_disconnect() {
     assert_eq!(parse_transfer(&body).0, "10.0.0.1");
 }
 
-/// The status deadline for the status-plugin tests (the default one): checking
-/// a 2 MiB answer costs a debug build about 300 ms of CPU per ping on an idle
-/// machine (see the ignored test below), so 1 s is too tight when the tests run
-/// in parallel.
-const PLUGIN_STATUS: Duration = Duration::from_millis(5000);
-
 fn status_router(mode: &str) -> Router {
     let config = format!(
         "{TIMEOUTS}\n{PLUGIN_RUNTIME}\n[status]\nmotd = \"fallback\"\n\n\
@@ -1033,26 +1003,27 @@ fn status_router(mode: &str) -> Router {
     Router::start(RouterSpec {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
+        // The default status deadline: a debug build checking a 2 MiB answer on a
+        // busy machine must not be cut short by the short deadline of TIMEOUTS.
         env: vec![("PASSAGE_TIMEOUTS__STATUS_MS", "5000")],
         ..Default::default()
     })
 }
 
-/// A ping through the misbehaving plugin, answered within [`PLUGIN_STATUS`]
-/// while a well-behaved ping (`ok.test`, which the plugin answers normally) is
-/// served too.
+/// A ping through the misbehaving plugin, answered, while a well-behaved ping
+/// (`ok.test`, which the plugin answers normally) is served too.
 async fn ping_through(router: &Router) -> Ping {
     let (attacked, ok) = tokio::join!(
-        tokio::time::timeout(PLUGIN_STATUS, ping(router.addr, 767, "play.test")),
-        tokio::time::timeout(PLUGIN_STATUS, ping(router.addr, 767, "ok.test"))
+        tokio::time::timeout(NO_HANG, ping(router.addr, 767, "play.test")),
+        tokio::time::timeout(NO_HANG, ping(router.addr, 767, "ok.test"))
     );
     let log = || router.log();
     let ok = ok
-        .unwrap_or_else(|_| panic!("well-behaved ping not answered in time\n{}", log()))
+        .unwrap_or_else(|_| panic!("the well-behaved ping hung\n{}", log()))
         .unwrap();
     assert_eq!(ok.status["description"]["text"], "misbehave ok");
     attacked
-        .unwrap_or_else(|_| panic!("not answered within the status deadline\n{}", log()))
+        .unwrap_or_else(|_| panic!("the ping through the plugin hung\n{}", log()))
         .unwrap_or_else(|e| panic!("{e}\n{}", log()))
 }
 
@@ -1083,7 +1054,9 @@ async fn status_plugin_returning_an_invalid_favicon_is_answered_without_it() {
 
 #[tokio::test]
 // Was a bug: status::render serialized the whole 2 MiB answer up to three times
-// on a runtime thread; it now refuses oversized text before building anything.
+// on a runtime thread, stalling every ping behind it; it now refuses oversized
+// text by its length, before building anything. The log tells which check
+// refused each answer, so this needs no stopwatch.
 async fn concurrent_pings_through_a_2_mib_motd_do_not_stall_the_router() {
     // The short status deadline of TIMEOUTS (1 s), no override.
     let config = format!(
@@ -1095,35 +1068,33 @@ async fn concurrent_pings_through_a_2_mib_motd_do_not_stall_the_router() {
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         ..Default::default()
     });
-    // Warm the instances, so no compile or instantiation is measured.
+    // Warm the instances, so no compile or instantiation is in the way.
     ping(router.addr, 767, "ok.test").await.unwrap();
     let mut attackers = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let addr = router.addr;
         attackers.spawn(async move {
-            let started = Instant::now();
-            let _ =
-                tokio::time::timeout(Duration::from_secs(30), ping(addr, 767, "play.test")).await;
-            started.elapsed()
+            tokio::time::timeout(NO_HANG, ping(addr, 767, "play.test")).await
         });
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
     let ok = ping(router.addr, 767, "ok.test").await.unwrap();
-    let mut slowest = Duration::ZERO;
-    while let Some(took) = attackers.join_next().await {
-        slowest = slowest.max(took.unwrap());
+    assert_eq!(ok.status["description"]["text"], "misbehave ok");
+    while let Some(done) = attackers.join_next().await {
+        let answered = done.unwrap().expect("an attacking ping hung").unwrap();
+        assert_eq!(answered.status["description"]["text"], "fallback");
     }
-    eprintln!(
-        "well-behaved ping: {:?}; slowest attacking ping ended after {slowest:?}",
-        ok.elapsed
+    // Each 2 MiB answer was refused by the length check that runs before any
+    // JSON is built (the check after building words it "response is ...").
+    wait_for_lines(
+        &router,
+        &[
+            "status plugin answer unusable: response text is",
+            "over the protocol's limit",
+        ],
+        16,
     );
-    assert!(
-        ok.elapsed < STATUS,
-        "a well-behaved ping waited {:?} behind 16 pings through a 2 MiB MOTD",
-        ok.elapsed
-    );
-    assert!(
-        slowest < STATUS + Duration::from_millis(500),
-        "an attacking ping ended after {slowest:?}, past status_ms = {STATUS:?}"
+    assert_eq!(
+        count_lines(&router, &["status plugin answer unusable: response is"]),
+        0
     );
 }

@@ -1,11 +1,10 @@
 //! Contract versions end to end: a 0.2.0 router plugin (discover + select +
 //! reserve in one call) serving beside 0.1.0 plugins in the same router.
 
-use std::time::Duration;
-
 use passage_tests::client::{
     LoginOutcome, LoginParams, client_information, login as client_login, login_to_final_packet,
 };
+use passage_tests::http_stub::HttpStub;
 use passage_tests::{
     Router, RouterSpec, nbt_text, parse_transfer, ping, plugin_wasm, run_with_env,
 };
@@ -79,7 +78,10 @@ async fn a_router_plugin_reserves_targets_beside_plugins_of_contract_0_1_0() {
         Ok(("10.1.0.2".to_owned(), 25566))
     );
     let full = login(&router, "C", alloc).await.expect_err("no slot left");
-    assert!(full.contains("No server"), "{full}");
+    assert_eq!(
+        full,
+        "No server is available right now. Please try again later."
+    );
     router.wait_for_log(&["transfer", "player=A", "reserved=true"]);
 
     // 0.1.0 plugins keep working in the same process: discovery + strategy for
@@ -133,7 +135,10 @@ async fn a_trapping_router_is_replaced_and_the_player_told() {
     let failed = login(&router, "Trap", "play.example.com")
         .await
         .expect_err("trap");
-    assert!(!failed.is_empty());
+    assert_eq!(
+        failed,
+        "The network could not choose a server for you. Please try again in a moment."
+    );
     router.wait_for_log(&["routing failed", "reserving-router", "trapped"]);
     // A fresh instance serves the next player (its reservations start empty).
     assert_eq!(
@@ -181,12 +186,22 @@ async fn roles_exported_at_0_2_0_are_served_too() {
 /// reservation: the call runs to its end, and its reservation is given back.
 #[tokio::test]
 async fn a_player_leaving_mid_route_gives_the_reservation_back() {
+    let gate = HttpStub::start("").await;
     let config = format!(
-        "{}\n[plugin_runtime.grants.reserving-router]\ncall_timeout_ms = 3000\n",
-        CONFIG.replace(
-            "strategy = \"player-fill\"",
-            "strategy = \"reserving-router\""
-        )
+        "{}\n[plugin_runtime.grants.reserving-router]\ncall_timeout_ms = 60000\nhttp_allow = [\"{}\"]\n",
+        CONFIG
+            .replace(
+                "strategy = \"player-fill\"",
+                "strategy = \"reserving-router\""
+            )
+            .replace(
+                "[plugins.reserving-router]\n",
+                &format!(
+                    "[plugins.reserving-router]\ngate_url = \"{}\"\n",
+                    gate.url("/gate")
+                ),
+            ),
+        gate.addr
     );
     let router = Router::start(RouterSpec {
         config: &config,
@@ -199,7 +214,8 @@ async fn a_player_leaving_mid_route_gives_the_reservation_back() {
         login(&router, "B", play).await,
         Ok(("10.1.0.1".to_owned(), 25565))
     );
-    // `Slow` makes the router take 500 ms; the client leaves after 100.
+    // `Slow` is held at the gate inside the router's call; the client leaves
+    // meanwhile, and only then does the call end.
     let params = LoginParams::new(767, "Slow", None);
     let LoginOutcome::Configuration(mut client, ..) =
         client_login(router.addr, &params).await.expect("login")
@@ -210,8 +226,10 @@ async fn a_player_leaving_mid_route_gives_the_reservation_back() {
         .send(0x00, &client_information("en_us", 767))
         .await
         .expect("send");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    gate.wait_parked("Slow").await;
     drop(client);
+    router.wait_for_log(&["closing: I/O error", "unexpected end of file"]);
+    gate.open("Slow");
     router.wait_for_log(&["the player left while the router chose", "player=Slow"]);
     router.wait_for_log(&["released game-2#2"]);
     // game-2 is free again, and B's game-1 is still B's: the instance holding the
@@ -221,5 +239,8 @@ async fn a_player_leaving_mid_route_gives_the_reservation_back() {
         Ok(("10.1.0.2".to_owned(), 25566))
     );
     let full = login(&router, "D", play).await.expect_err("both taken");
-    assert!(full.contains("No server"), "{full}");
+    assert_eq!(
+        full,
+        "No server is available right now. Please try again later."
+    );
 }

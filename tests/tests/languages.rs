@@ -4,7 +4,8 @@
 //!
 //! `make e2e` builds them (`make lang-plugins`). When a toolchain cannot be
 //! installed, the Makefile writes the reason to `target/toolchains/<lang>.unavailable`
-//! and these tests print `skipped: <reason>` instead of failing.
+//! and these tests report a skip with that reason (`passage_tests::skip`): printed,
+//! counted by `make test`, and a failure in CI, which installs both toolchains.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use passage_tests::client::{LoginOutcome, LoginParams, client_information, final_packet, login};
-use passage_tests::{Router, RouterSpec, parse_transfer, plugin_wasm, workspace_root};
+use passage_tests::{Router, RouterSpec, parse_transfer, plugin_wasm, skip, workspace_root};
 
 /// Offline logins (no session server), all from 127.0.0.1: the per-address
 /// login budget is turned off.
@@ -189,8 +190,7 @@ fn fnv1a64_matches_the_published_vectors() {
 #[tokio::test]
 async fn rendezvous_py_keeps_a_player_on_the_hashed_target() {
     if let Some(why) = unavailable("python") {
-        println!("skipped: {why}");
-        return;
+        return skip(&why);
     }
     let router = start("rendezvous-py", "", RENDEZVOUS_TABLES);
     router.wait_for_log(&["rendezvous-py configured"]);
@@ -248,8 +248,7 @@ fn refused_start(plugin: &str) -> String {
 #[test]
 fn rendezvous_py_refuses_an_unknown_setting() {
     if let Some(why) = unavailable("python") {
-        println!("skipped: {why}");
-        return;
+        return skip(&why);
     }
     let log = refused_start("rendezvous-py");
     assert!(
@@ -302,8 +301,7 @@ fn smooth_wrr_reference_gives_the_nginx_order() {
 #[test]
 fn weighted_js_refuses_an_unknown_setting() {
     if let Some(why) = unavailable("js") {
-        println!("skipped: {why}");
-        return;
+        return skip(&why);
     }
     let log = refused_start("weighted-js");
     assert!(
@@ -326,8 +324,7 @@ async fn js_hosts(router: &Router, logins: usize) -> Vec<String> {
 #[tokio::test]
 async fn weighted_js_follows_the_smooth_weighted_round_robin_order() {
     if let Some(why) = unavailable("js") {
-        println!("skipped: {why}");
-        return;
+        return skip(&why);
     }
     // `heavy` 3, `light` 1, `off` 0 (never chosen). Listed light-first: the
     // rotation is in id order, whatever order discovery gives.
@@ -360,8 +357,7 @@ targets = [
 #[tokio::test]
 async fn weighted_js_counts_an_invalid_weight_as_1_and_warns_once() {
     if let Some(why) = unavailable("js") {
-        println!("skipped: {why}");
-        return;
+        return skip(&why);
     }
     let tables = r#"
 [plugins.fixed-discovery]

@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use passage_tests::client::CompressedFrame;
 use passage_tests::client::{LoginOutcome, LoginParams, login};
 use passage_tests::session_server::{Behavior, SessionServer, TEXTURES_SIGNATURE, TEXTURES_VALUE};
-use passage_tests::{Router, RouterSpec, ping, string, varint};
+use passage_tests::{Router, RouterSpec, nbt_text, ping, plugin_wasm, string, varint};
 
 /// `top` goes before the `[auth]` table, `auth` inside it.
 fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Router {
@@ -87,11 +88,20 @@ async fn online_login_reaches_configuration_for_every_protocol() {
                 Some(TEXTURES_SIGNATURE.to_owned())
             )]
         );
-        // The router now speaks configuration, still encrypted.
-        let (id, _) = first_configuration_packet(&mut client).await;
+        // The router now speaks configuration, still encrypted. With no plugins
+        // and no resource packs configured, its one answer to Client Information
+        // is the configuration Disconnect (0x02, an NBT text component) saying
+        // no server is available: decrypting and parsing it proves the cipher
+        // state and the configuration layout.
+        let (id, body) = first_configuration_packet(&mut client).await;
+        assert_eq!(
+            id, 0x02,
+            "protocol {protocol}: configuration Disconnect expected"
+        );
+        let text = nbt_text(&body);
         assert!(
-            [0x02, 0x04, 0x0B, 0x00, 0x0A, 0x09].contains(&id),
-            "protocol {protocol}: unexpected configuration packet {id:#x}"
+            text.starts_with("No server is available"),
+            "protocol {protocol}: {text:?}"
         );
     }
     assert_eq!(session.has_joined_calls(), 10);
@@ -144,12 +154,8 @@ async fn bad_encryption_response_is_refused_without_saying_why() {
         };
         assert!(client.closed().await, "router closes the connection");
     }
-    let lines = router
-        .log()
-        .lines()
-        .filter(|l| l.contains("login refused: encryption response rejected"))
-        .count();
-    assert_eq!(lines, 3, "{}", router.log());
+    // One generic line each (the log arrives through a pipe: wait for it).
+    router.wait_for_log_count(&["login refused: encryption response rejected"], 3);
     // None reached the session server, and the router keeps serving.
     assert_eq!(session.has_joined_calls(), 0);
     ping(router.addr, 767, "play.example.com").await.unwrap();
@@ -205,32 +211,34 @@ async fn session_server_down_or_slow_ends_within_the_timeout() {
     let params = LoginParams::new(767, "Steve", Some(session.addr));
     expect_disconnect(&router, &params, "unavailable").await;
 
-    // Slow: answers after 3 s, the router gives up after 500 ms, and serves a
-    // ping meanwhile.
-    session.set_behavior(Behavior::Slow(Duration::from_secs(3)));
+    // Slow: the session server never answers. The router gives up at its
+    // session_timeout_ms (500 ms), and serves a ping while the call hangs.
+    session.set_behavior(Behavior::Slow(Duration::from_secs(3600)));
     let router = online_router(&session);
+    let calls_before = session.has_joined_calls();
     let slow = tokio::spawn({
         let addr = router.addr;
         let params = params.clone();
-        async move {
-            let started = Instant::now();
-            let outcome = login(addr, &params).await.unwrap();
-            (outcome, started.elapsed())
-        }
+        async move { login(addr, &params).await.unwrap() }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The router's hasJoined call is in flight...
+    session.wait_for_has_joined_calls(calls_before + 1).await;
+    // ...and another client is served meanwhile.
     ping(router.addr, 767, "play.example.com").await.unwrap();
-    let (outcome, elapsed) = slow.await.unwrap();
+    // Only the router's own deadline can end this login, since the session server
+    // never answers; the outer bound only keeps a broken router from hanging the
+    // suite.
+    let outcome = tokio::time::timeout(Duration::from_secs(60), slow)
+        .await
+        .expect("the router gave up at its session timeout")
+        .unwrap();
     match outcome {
         LoginOutcome::Disconnected(reason, _) => {
             assert!(reason.contains("unavailable"), "{reason}")
         }
-        _ => panic!("slow session server must not let the player in"),
+        _ => panic!("a session server that never answers must not let the player in"),
     }
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "gave up at its own timeout, took {elapsed:?}"
-    );
+    router.wait_for_log(&["login refused: session server unavailable: timed out"]);
 }
 
 #[tokio::test]
@@ -254,31 +262,94 @@ async fn offline_mode_skips_encryption_and_derives_the_uuid() {
     first_configuration_packet(&mut client).await;
 }
 
+/// Every packet that arrived compressed-framed was compressed exactly when it was
+/// at least `threshold` bytes (the router's rule, and what the vanilla client
+/// checks from the other side); `what` names the step for the failure message.
+fn assert_compressed_by_threshold(frames: &[CompressedFrame], threshold: i32, what: &str) {
+    assert!(
+        !frames.is_empty(),
+        "{what}: no packet arrived compressed-framed"
+    );
+    for f in frames {
+        assert_eq!(
+            f.compressed,
+            f.size >= threshold as usize,
+            "{what}: packet {:#x} of {} bytes at threshold {threshold}: {frames:?}",
+            f.id,
+            f.size
+        );
+    }
+}
+
+/// Compression on the wire in both directions, for thresholds that compress
+/// everything (0), some packets (64) and nothing (1 MiB); and on a cookie
+/// reconnect, which skips the key exchange but not compression.
 #[tokio::test]
 async fn compression_works_above_and_below_the_threshold() {
     let session = SessionServer::start(Behavior::Normal).await;
-    // 32: Login Success (with the textures property) is compressed; 1024: it is not.
-    for threshold in [32, 1024] {
-        let router = online_router_with(
-            &session,
-            &format!("compression_threshold = {threshold}"),
-            "",
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("auth_secret");
+    std::fs::write(&secret, "c2VjcmV0LXNoYXJlZC13aXRoLWJhY2tlbmRzLTEyMzQ=\n").unwrap();
+    for threshold in [0, 64, 1 << 20] {
+        let config = format!(
+            "compression_threshold = {threshold}\nauth_secret_file = \"{}\"\n\
+             [auth]\nsession_server = \"{}\"\n\
+             [plugins.fixed-discovery]\ntargets = [{{ id = \"lobby\", host = \"lobby.example.com\", port = 25570 }}]\n",
+            secret.display(),
+            session.url()
         );
-        let params = LoginParams::new(770, "Steve", Some(session.addr));
-        let LoginOutcome::Configuration(mut client, profile, trace) =
-            login(router.addr, &params).await.unwrap()
-        else {
-            panic!("threshold {threshold}: disconnected")
-        };
-        assert_eq!(trace.compression, Some(threshold));
-        assert_eq!(profile.name, "Steve");
-        // A serverbound packet above the threshold (compressed by the client).
-        let mut big = Vec::new();
-        string(&mut big, "passage:test");
-        big.extend(vec![7u8; 2000]);
-        client.send(0x02, &big).await.unwrap();
-        first_configuration_packet(&mut client).await;
+        let router = Router::start(RouterSpec {
+            config: &config,
+            plugins: vec![
+                ("fixed-discovery", plugin_wasm("fixed-discovery")),
+                ("player-fill", plugin_wasm("player-fill")),
+            ],
+            ..Default::default()
+        });
+        let mut cookies = std::collections::HashMap::new();
+        for (intent, what) in [(2, "login"), (3, "cookie reconnect")] {
+            let what = format!("threshold {threshold}, {what}");
+            let mut params = LoginParams::new(770, "Steve", Some(session.addr));
+            params.intent = intent;
+            params.cookies = cookies.clone();
+            let LoginOutcome::Configuration(mut client, profile, trace) =
+                login(router.addr, &params).await.unwrap()
+            else {
+                panic!("{what}: disconnected\n{}", router.log())
+            };
+            assert_eq!(trace.compression, Some(threshold), "{what}");
+            assert_eq!(trace.encrypted, intent == 2, "{what}: key exchange");
+            assert_eq!(profile.name, "Steve");
+            // Login Success (with the textures property) is the first packet
+            // after Set Compression.
+            assert_eq!(client.compressed_frames[0].id, 0x02, "{what}");
+            // A serverbound packet above the threshold, compressed by the client.
+            let mut big = Vec::new();
+            string(&mut big, "passage:test");
+            big.extend(vec![7u8; 2000]);
+            client.send(0x02, &big).await.unwrap();
+            client
+                .send(0x00, &client_information("en_us", true))
+                .await
+                .unwrap();
+            let (id, _, stored) = passage_tests::client::final_packet(&mut client)
+                .await
+                .unwrap();
+            assert_eq!(id, 0x0B, "{what}: Transfer\n{}", router.log());
+            assert_compressed_by_threshold(&client.compressed_frames, threshold, &what);
+            let sizes: Vec<usize> = client.compressed_frames.iter().map(|f| f.size).collect();
+            if threshold == 64 {
+                // The rule was tested both ways: packets on either side of it.
+                assert!(
+                    sizes.iter().any(|s| *s >= 64) && sizes.iter().any(|s| *s < 64),
+                    "{what}: {sizes:?}"
+                );
+            }
+            cookies = stored;
+        }
     }
+    // The reconnects were authenticated by cookie: one session check per threshold.
+    assert_eq!(session.has_joined_calls(), 3);
 }
 
 #[tokio::test]

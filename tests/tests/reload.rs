@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use passage_tests::client::{LoginParams, login_to_final_packet};
-use passage_tests::{Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, run_with_env};
+use passage_tests::http_stub::HttpStub;
+use passage_tests::{
+    Router, RouterSpec, http_get, nbt_text, parse_transfer, plugin_wasm, run_with_env,
+};
 
 /// lobby-1 comes first (what `flaky-strategy` picks); lobby-2 is the fullest with
 /// room (what `player-fill` picks).
@@ -55,31 +58,44 @@ async fn host_for(router: &Router, name: &str) -> String {
     }
 }
 
-#[tokio::test]
+/// Polls `done` (a condition the router's behaviour makes true) until it holds;
+/// bounded only to catch one that never does.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copying_a_strategy_in_changes_the_next_players_target_without_a_failed_login() {
     let router = Arc::new(start(""));
     assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
 
-    // Players keep logging in while the file is replaced.
+    // Four players at a time keep logging in while the file is replaced.
     let stop = Arc::new(AtomicUsize::new(0));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let logins = {
-        let (router, stop, ok, failed) = (router.clone(), stop.clone(), ok.clone(), failed.clone());
-        tokio::spawn(async move {
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (router, stop, ok) = (router.clone(), stop.clone(), ok.clone());
+        logins.spawn(async move {
             let mut failures = Vec::new();
             while stop.load(Ordering::SeqCst) == 0 {
                 match route(&router, "Steve", "play.example.com").await {
-                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
-                    Err(e) => {
-                        failures.push(e);
-                        failed.fetch_add(1, Ordering::SeqCst)
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::SeqCst);
                     }
-                };
+                    Err(e) => failures.push(e),
+                }
             }
             failures
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+    }
+    until("logins running before the copy", || {
+        ok.load(Ordering::SeqCst) >= 8
+    })
+    .await;
     // A plain copy over the file in use, as an operator would do it.
     std::fs::copy(
         plugin_wasm("player-fill"),
@@ -88,21 +104,149 @@ async fn copying_a_strategy_in_changes_the_next_players_target_without_a_failed_
     .expect("copy plugin");
     let line = router.wait_for_log_count(&["plugins reloaded"], 1);
     assert!(line.contains("updated=pick"), "{line}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let at_swap = ok.load(Ordering::SeqCst);
+    until("logins running after the swap", || {
+        ok.load(Ordering::SeqCst) >= at_swap + 8
+    })
+    .await;
     stop.store(1, Ordering::SeqCst);
-    let failures = logins.await.expect("login task");
+    let mut failures = Vec::new();
+    while let Some(done) = logins.join_next().await {
+        failures.extend(done.expect("login task"));
+    }
     assert!(
         failures.is_empty(),
         "logins failed during the reload: {failures:?}\n{}",
         router.log()
     );
-    assert!(
-        ok.load(Ordering::SeqCst) > 2,
-        "logins ran during the reload"
-    );
-    assert_eq!(failed.load(Ordering::SeqCst), 0);
     // The next player goes where the new strategy says.
     assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+}
+
+/// A login whose strategy call is running when the file is replaced finishes on
+/// the version it started with; the players after the swap get the new one. The
+/// old version's call is held at a gate the test opens only after the swap.
+#[tokio::test]
+async fn a_call_in_flight_during_a_reload_finishes_on_the_old_version() {
+    let gate = HttpStub::start("").await;
+    let gated = TARGETS.replace(
+        "metadata = { players = 10, max_players = 100 }",
+        &format!(
+            "metadata = {{ players = 10, max_players = 100, gate_url = \"{}\" }}",
+            gate.url("/gate")
+        ),
+    );
+    let config = format!(
+        "[auth]\nmode = \"offline\"\n[limits]\nlogin_per_second = 0\n\
+         [plugin_runtime.grants.pick]\ncall_timeout_ms = 60000\nhttp_allow = [\"{}\"]\n{gated}",
+        gate.addr
+    );
+    let router = Arc::new(Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+        ],
+        ..Default::default()
+    }));
+    let slow = tokio::spawn({
+        let router = router.clone();
+        async move { route(&router, "Slow", "play.example.com").await }
+    });
+    gate.wait_parked("Slow").await;
+    std::fs::copy(
+        plugin_wasm("player-fill"),
+        router.plugins_dir().join("pick.wasm"),
+    )
+    .expect("copy plugin");
+    router.wait_for_log(&["plugins reloaded", "updated=pick"]);
+    // The new version serves the next player while the old call still runs...
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+    assert!(!slow.is_finished());
+    // ...and the old call, let go, answers as the old version does.
+    gate.open("Slow");
+    assert_eq!(slow.await.unwrap(), Ok("10.0.0.1".to_owned()));
+    router.wait_for_log(&["gate opened for Slow"]);
+}
+
+/// Kubernetes mounts a ConfigMap as a directory of symlinks: `passage.toml` ->
+/// `..data/passage.toml`, `..data` -> `..<timestamp>`; an update writes a new
+/// timestamped directory and swaps `..data` atomically. The file the router was
+/// started with never changes itself, yet the change is picked up.
+#[tokio::test]
+async fn a_configmap_style_symlink_swap_reloads_the_configuration() {
+    use std::os::unix::fs::symlink;
+    let mount = tempfile::tempdir().unwrap();
+    let m = mount.path();
+    std::fs::create_dir(m.join("..2026_12_01_v1")).unwrap();
+    std::fs::write(m.join("..2026_12_01_v1/passage.toml"), config("")).unwrap();
+    symlink("..2026_12_01_v1", m.join("..data")).unwrap();
+    symlink("..data/passage.toml", m.join("passage.toml")).unwrap();
+    let router = Router::start(RouterSpec {
+        config_file: Some(m.join("passage.toml")),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    // What the kubelet does: a new directory, a new link, renamed over `..data`.
+    std::fs::create_dir(m.join("..2026_12_01_v2")).unwrap();
+    std::fs::write(
+        m.join("..2026_12_01_v2/passage.toml"),
+        config("").replace("10.0.0.1", "10.0.0.6"),
+    )
+    .unwrap();
+    symlink("..2026_12_01_v2", m.join("..data_tmp")).unwrap();
+    std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
+    std::fs::remove_dir_all(m.join("..2026_12_01_v1")).unwrap();
+    router.wait_for_log(&["plugins reloaded", "reconfigured=fixed-discovery"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.6");
+}
+
+/// The two ways the deployment guide gives to put a file in place: copied under
+/// a name without `.wasm` and renamed, or copied in place, even when a watcher
+/// event sees it half-written (refused, then loaded once complete). Reloads are
+/// counted by outcome.
+#[tokio::test]
+async fn renamed_and_half_written_files_are_loaded_once_complete() {
+    let router = start("");
+    let dir = router.plugins_dir();
+    let new = std::fs::read(plugin_wasm("player-fill")).unwrap();
+    // Half of it, as a watcher may see a copy in progress: refused.
+    std::fs::write(dir.join("pick.wasm"), &new[..new.len() / 2]).unwrap();
+    router.wait_for_log(&["new plugin file refused", "pick"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    // The rest arrives: loaded.
+    std::fs::write(dir.join("pick.wasm"), &new).unwrap();
+    router.wait_for_log(&["plugins reloaded", "updated=pick"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+    // Copied in under another name (ignored), then renamed into place.
+    std::fs::copy(plugin_wasm("flaky-strategy"), dir.join("pick.wasm.part")).unwrap();
+    std::fs::rename(dir.join("pick.wasm.part"), dir.join("pick.wasm")).unwrap();
+    router.wait_for_log_count(&["plugins reloaded", "updated=pick"], 2);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    // One refused reload, two applied ones.
+    let (_, metrics) = http_get(router.metrics_addr(), "/metrics").await.unwrap();
+    let count = |outcome: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "passage_plugin_reloads_total{{outcome=\"{outcome}\"}}"
+                ))?
+                .trim()
+                .parse::<f64>()
+                .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    assert_eq!(count("applied"), 2.0, "{metrics}");
+    assert!(
+        count("refused") + count("partial") >= 1.0,
+        "the half-written file was counted\n{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -187,10 +331,15 @@ async fn a_changed_config_file_reloads_plugin_tables_all_or_nothing() {
 async fn sighup_reloads_the_configuration_when_watching_is_off() {
     let extra = "[plugin_runtime]\nwatch = false\n";
     let router = start(extra);
+    // Not watched: no watcher was started at all, so nothing happens until SIGHUP.
+    router.wait_for_log(&["not watching files for changes", "SIGHUP reloads"]);
+    assert!(
+        !router.log().contains("watching for changes"),
+        "{}",
+        router.log()
+    );
     let moved = config(extra).replace("10.0.0.1", "10.0.0.7");
     std::fs::write(router.config_path(), &moved).expect("write config");
-    // Not watched: nothing happens until SIGHUP.
-    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
     router.signal("HUP");
     router.wait_for_log(&["plugins reloaded", "reconfigured=fixed-discovery"]);
@@ -275,8 +424,16 @@ async fn a_failing_strategy_backs_off_and_the_fallback_strategy_routes_meanwhile
         fill.contains("healthy") && !fill.contains("UNHEALTHY"),
         "{out}"
     );
-    // After the back-off, a good call makes it healthy again.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    // After the back-off (1 s), a good call makes it healthy again: until then
+    // the fallback keeps routing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while host_for(&router, "Alex").await != "10.0.0.1" {
+        assert!(
+            Instant::now() < deadline,
+            "never recovered\n{}",
+            router.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     router.wait_for_log(&["plugin recovered", "pick"]);
 }

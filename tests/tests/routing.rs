@@ -2,14 +2,13 @@
 //! and the Transfer — or a localized reason why not.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use passage_tests::client::{
     LoginOutcome, LoginParams, client_information, final_packet, login, login_to_final_packet,
 };
 use passage_tests::session_server::{Behavior, SessionServer};
 use passage_tests::{
-    Router, RouterSpec, nbt_text, parse_transfer, plugin_wasm, take_string, varint,
+    Router, RouterSpec, cookie, nbt_text, parse_transfer, plugin_wasm, take_string, varint,
 };
 
 const TARGETS: &str = r#"
@@ -150,15 +149,23 @@ async fn failing_strategy_gets_a_message_and_the_next_player_is_served() {
     assert_eq!(parse_transfer(&body).0, "10.0.0.1");
 }
 
+/// The secret file's text, and the HMAC key every implementation derives from it.
+const SECRET_FILE: &str = "c2VjcmV0LXNoYXJlZC13aXRoLWJhY2tlbmRzLTEyMzQ=\n";
+
 fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("auth_secret");
-    std::fs::write(&secret, "c2VjcmV0LXNoYXJlZC13aXRoLWJhY2tlbmRzLTEyMzQ=\n").unwrap();
+    std::fs::write(&secret, SECRET_FILE).unwrap();
     let extra = format!(
         "auth_secret_file = \"{}\"\nauth_cookie_expiry_secs = {expiry_secs}\n",
         secret.display()
     );
     (router(session, "player-fill", &extra), dir)
+}
+
+/// The HMAC key: the secret file's bytes, as the router reads them.
+fn cookie_key() -> &'static [u8] {
+    SECRET_FILE.trim_end().as_bytes()
 }
 
 /// Logs in for real, then reconnects with intent 3 carrying the cookies.
@@ -182,6 +189,20 @@ fn returning(session: &SessionServer, cookies: HashMap<String, Vec<u8>>) -> Logi
     params
 }
 
+/// `cookies` with the authentication cookie replaced by `json`, signed with the
+/// shared key: what another replica or a backend would have stored.
+fn with_auth_cookie(
+    cookies: &HashMap<String, Vec<u8>>,
+    json: &serde_json::Value,
+) -> HashMap<String, Vec<u8>> {
+    let mut cookies = cookies.clone();
+    cookies.insert(
+        "passage:authentication".to_owned(),
+        cookie::sign(cookie_key(), json),
+    );
+    cookies
+}
+
 #[tokio::test]
 async fn returning_player_is_transferred_without_the_session_server() {
     let session = SessionServer::start(Behavior::Normal).await;
@@ -189,9 +210,10 @@ async fn returning_player_is_transferred_without_the_session_server() {
     let cookies = first_visit(&router, &session).await;
     assert_eq!(session.has_joined_calls(), 1);
 
-    // The cookie's layout: 32-byte HMAC-SHA256, then the JSON of the seed.
-    let auth = &cookies["passage:authentication"];
-    let json: serde_json::Value = serde_json::from_slice(&auth[32..]).unwrap();
+    // The cookie's layout: 32-byte HMAC-SHA256 under the shared key, then the
+    // JSON of the seed.
+    let json = cookie::verify(cookie_key(), &cookies["passage:authentication"])
+        .expect("the stored cookie verifies under the shared key");
     assert_eq!(json["user_name"], "Steve");
     assert_eq!(json["user_id"], "8667ba71-b85a-4004-af54-457a9734eed7");
     assert_eq!(json["target"], "lobby-2");
@@ -205,7 +227,8 @@ async fn returning_player_is_transferred_without_the_session_server() {
     let first_session: serde_json::Value =
         serde_json::from_slice(&cookies["passage:session"]).unwrap();
 
-    let params = returning(&session, cookies);
+    // The router's own cookie brings the player back without a session check.
+    let params = returning(&session, cookies.clone());
     let (id, body, again) = configure_with(&router, &params, "en_us").await;
     assert_eq!(id, 0x0B, "transferred again");
     assert_eq!(parse_transfer(&body).0, "lobby-2.example.com");
@@ -215,7 +238,7 @@ async fn returning_player_is_transferred_without_the_session_server() {
         "no session-server call for the cookie"
     );
     router.wait_for_log(&["authenticated by cookie"]);
-    // Same session id, refreshed auth cookie.
+    // Same session id.
     let second_session: serde_json::Value =
         serde_json::from_slice(&again["passage:session"]).unwrap();
     assert_eq!(first_session["id"], second_session["id"]);
@@ -223,13 +246,43 @@ async fn returning_player_is_transferred_without_the_session_server() {
         "transfer",
         &format!("session={}", first_session["id"].as_str().unwrap()),
     ]);
+
+    // The refresh: an older cookie naming another target (as a backend that
+    // moved the player would leave it, with data of its own in `extra`) comes
+    // back with a new timestamp and the new target; identity, address, profile
+    // properties and `extra` are kept exactly.
+    let mut older = json.clone();
+    let old_timestamp = cookie::unix_now() - 600;
+    older["timestamp"] = old_timestamp.into();
+    older["target"] = "lobby-1".into();
+    older["extra"] = serde_json::json!({ "backend": { "rank": "vip" } });
+    let before = cookie::unix_now();
+    let params = returning(&session, with_auth_cookie(&cookies, &older));
+    let (id, _, refreshed) = configure_with(&router, &params, "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 1, "still no session check");
+    let fresh = cookie::verify(cookie_key(), &refreshed["passage:authentication"])
+        .expect("the refreshed cookie verifies under the shared key");
+    let timestamp = fresh["timestamp"].as_u64().unwrap();
+    assert!(
+        timestamp >= before && timestamp > old_timestamp,
+        "timestamp {timestamp} not refreshed (was {old_timestamp}, login at {before})"
+    );
+    assert_eq!(fresh["target"], "lobby-2", "the new target");
+    for kept in ["user_name", "user_id", "client_addr", "profile_properties"] {
+        assert_eq!(fresh[kept], older[kept], "{kept} kept");
+    }
+    assert_eq!(fresh["extra"]["backend"], older["extra"]["backend"]);
 }
 
+/// Every refusal below is measured against a cookie the test minted with the
+/// timestamp it chose, so none depends on how fast the machine runs a login.
 #[tokio::test]
 async fn tampered_expired_or_foreign_cookies_fall_back_to_full_authentication() {
     let session = SessionServer::start(Behavior::Normal).await;
-    let (router, _secret) = cookie_router(&session, 1);
+    let (router, _secret) = cookie_router(&session, 3600);
     let cookies = first_visit(&router, &session).await;
+    let json = cookie::verify(cookie_key(), &cookies["passage:authentication"]).unwrap();
 
     // A flipped byte in the JSON.
     let mut tampered = cookies.clone();
@@ -249,9 +302,17 @@ async fn tampered_expired_or_foreign_cookies_fall_back_to_full_authentication() 
     assert_eq!(session.has_joined_calls(), 3);
     router.wait_for_log(&["auth cookie rejected", "reason=\"other_ip\""]);
 
-    // Expired (expiry is 1 s here).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (id, ..) = configure_with(&router, &returning(&session, cookies), "en_us").await;
+    // Just inside the hour of expiry: accepted, so the window is not shorter...
+    let mut aged = json.clone();
+    aged["timestamp"] = (cookie::unix_now() - 3500).into();
+    let params = returning(&session, with_auth_cookie(&cookies, &aged));
+    let (id, ..) = configure_with(&router, &params, "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 3, "accepted by cookie");
+    // ...and a minute past it: expired.
+    aged["timestamp"] = (cookie::unix_now() - 3660).into();
+    let params = returning(&session, with_auth_cookie(&cookies, &aged));
+    let (id, ..) = configure_with(&router, &params, "en_us").await;
     assert_eq!(id, 0x0B);
     assert_eq!(session.has_joined_calls(), 4);
     router.wait_for_log(&["auth cookie rejected", "reason=\"expired\""]);
@@ -318,4 +379,43 @@ async fn forced_resource_pack_declined_disconnects_loaded_continues() {
     let (id, body) = configure_with_packs(&router, &session, &[3, 4, 0]).await;
     assert_eq!(id, 0x0B, "{}", router.log());
     assert_eq!(parse_transfer(&body).0, "lobby-2.example.com");
+}
+
+/// What reaches a plugin: every field of `player`, as a test strategy that logs
+/// what it received reports it. The locale comes from Client Information
+/// (lower-cased), the last target from the authentication cookie of a
+/// returning player, the address and port from the handshake.
+#[tokio::test]
+async fn the_player_a_strategy_sees_carries_locale_and_last_target() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("auth_secret");
+    std::fs::write(&secret, SECRET_FILE).unwrap();
+    let extra = format!("auth_secret_file = \"{}\"\n", secret.display());
+    let router = router(&session, "flaky-strategy", &extra);
+    let mut params = LoginParams::new(770, "Steve", Some(session.addr));
+    params.server_address = "Play.Example.COM.".to_owned();
+    let (id, _, cookies) = configure_with(&router, &params, "de_DE").await;
+    assert_eq!(id, 0x0B);
+    let first = router.wait_for_log(&["select for Steve:"]);
+    let port = router.addr.port();
+    for field in [
+        "uuid=8667ba71-b85a-4004-af54-457a9734eed7".to_owned(),
+        "protocol=770".to_owned(),
+        format!("address=play.example.com:{port}"),
+        "locale=Some(\"de_de\")".to_owned(),
+        "last_target=None".to_owned(),
+        "client_ip=127.0.0.1".to_owned(),
+    ] {
+        assert!(first.contains(&field), "{field} missing in: {first}");
+    }
+    // flaky-strategy picks the first target; the cookie names it.
+    let mut back = returning(&session, cookies);
+    back.protocol = 775;
+    let (id, ..) = configure_with(&router, &back, "fr_ca").await;
+    assert_eq!(id, 0x0B);
+    let second = router.wait_for_log_count(&["select for Steve:"], 2);
+    assert!(second.contains("last_target=Some(\"lobby-1\")"), "{second}");
+    assert!(second.contains("locale=Some(\"fr_ca\")"), "{second}");
+    assert!(second.contains("protocol=775"), "{second}");
 }

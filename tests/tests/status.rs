@@ -87,29 +87,104 @@ async fn byte_by_byte_client_is_served() {
     assert_eq!(json["players"]["max"], 123);
 }
 
-#[tokio::test]
-async fn legacy_ping_gets_a_kick_with_the_motd() {
-    let router = fixed_status_router();
+/// Sends a legacy ping and returns the fields of the §1 kick string the router
+/// answered with, after checking its framing (0xFF, UTF-16 length, UTF-16BE) and
+/// that the router then closed the connection cleanly.
+async fn legacy_ping(router: &Router, ping: &[u8]) -> Vec<String> {
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
-    // 1.4-1.6 style: FE 01 (1.6 clients append more; the router must cope).
-    stream.write_all(&[0xFE, 0x01]).await.unwrap();
-    let bytes = expect_closed(&mut stream, Duration::from_secs(5))
+    stream.write_all(ping).await.unwrap();
+    let bytes = expect_closed(&mut stream, Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(bytes[0], 0xFF, "kick packet");
+    assert_eq!(bytes.first(), Some(&0xFF), "kick packet: {bytes:02x?}");
     let units = u16::from_be_bytes([bytes[1], bytes[2]]) as usize;
+    assert_eq!(bytes.len(), 3 + 2 * units, "the whole kick, then the close");
     let utf16: Vec<u16> = bytes[3..]
         .chunks_exact(2)
         .map(|c| u16::from_be_bytes([c[0], c[1]]))
         .collect();
-    assert_eq!(utf16.len(), units);
-    let text = String::from_utf16(&utf16).unwrap();
-    let fields: Vec<&str> = text.split('\0').collect();
-    assert_eq!(fields[0], "§1");
-    assert_eq!(fields[2], "TestNet 1.21");
-    assert_eq!(fields[3], "§6Passage test network");
-    assert_eq!(fields[4], "7");
-    assert_eq!(fields[5], "123");
+    String::from_utf16(&utf16)
+        .unwrap()
+        .split('\0')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the fixed-status plugin answers, in the §1 format 1.4-1.6 clients read.
+fn expected_kick() -> Vec<String> {
+    [
+        "§1",
+        "127",
+        "TestNet 1.21",
+        "§6Passage test network",
+        "7",
+        "123",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// The 1.6 ping: `FE 01`, then a plugin message `FA` on channel `MC|PingHost`
+/// with the protocol, host and port (UTF-16BE strings with u16 lengths).
+fn ping_1_6(host: &str, port: u32) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        let mut out = (units.len() as u16).to_be_bytes().to_vec();
+        units
+            .iter()
+            .for_each(|u| out.extend_from_slice(&u.to_be_bytes()));
+        out
+    };
+    let mut data = vec![78u8]; // protocol 78: 1.6.4
+    data.extend(utf16(host));
+    data.extend_from_slice(&port.to_be_bytes());
+    let mut out = vec![0xFE, 0x01, 0xFA];
+    out.extend(utf16("MC|PingHost"));
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend(data);
+    out
+}
+
+#[tokio::test]
+async fn legacy_ping_gets_a_kick_with_the_motd() {
+    let router = fixed_status_router();
+    // 1.4-1.5: FE 01.
+    assert_eq!(legacy_ping(&router, &[0xFE, 0x01]).await, expected_kick());
+    // Before 1.4: a bare FE (such a client shows this newer format garbled, but
+    // it is answered and closed, never left hanging).
+    assert_eq!(legacy_ping(&router, &[0xFE]).await, expected_kick());
+    // 1.6: FE 01 and the MC|PingHost plugin message, which the router reads
+    // and discards after answering, so the answer is not lost to a reset.
+    assert_eq!(
+        legacy_ping(&router, &ping_1_6("play.example.com", 25565)).await,
+        expected_kick()
+    );
+    router.wait_for_log_count(&["answered a legacy ping"], 3);
+}
+
+/// Legacy pings spend the same per-address status budget as modern ones.
+#[tokio::test]
+async fn legacy_pings_are_rate_limited_with_the_status_budget() {
+    let router = Router::start(RouterSpec {
+        config: &format!(
+            "[limits]\nstatus_per_second = 0.001\nstatus_burst = 2\n{FIXED_STATUS_CONFIG}"
+        ),
+        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+        ..Default::default()
+    });
+    assert_eq!(legacy_ping(&router, &[0xFE, 0x01]).await, expected_kick());
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+    // The budget is spent: closed without an answer, whichever form.
+    for attempt in [vec![0xFE, 0x01], ping_1_6("play.example.com", 25565)] {
+        let mut stream = TcpStream::connect(router.addr).await.unwrap();
+        stream.write_all(&attempt).await.unwrap();
+        let answer = expect_closed(&mut stream, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(answer.is_empty(), "answered over budget: {answer:02x?}");
+    }
+    router.wait_for_log_count(&["over this address's budget", "rate_limit_status"], 2);
+    assert!(ping(router.addr, 767, "play.example.com").await.is_err());
 }
 
 #[tokio::test]

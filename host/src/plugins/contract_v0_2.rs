@@ -163,19 +163,18 @@ mod tests {
     use crate::plugins::Runtime;
     use crate::plugins::bindings::{Player, STRATEGY_EXPORT, Target, strategy};
 
-    fn plugin(name: &str) -> Option<PathBuf> {
+    /// A plugin built by `make plugins` (which `make unit` runs first): missing
+    /// is a failure, not a skip, so these tests cannot pass without running.
+    fn plugin(name: &str) -> PathBuf {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/wasm32-wasip2/plugin")
             .join(format!("{name}.wasm"));
-        if path.exists() {
-            Some(path)
-        } else {
-            println!(
-                "skipped: {} is missing (run `make plugins`)",
-                path.display()
-            );
-            None
-        }
+        assert!(
+            path.exists(),
+            "{} is missing: run `make plugins` (or `make unit`, which builds them)",
+            path.display()
+        );
+        path
     }
 
     fn store(runtime: &Runtime, name: &str) -> Store<HostState> {
@@ -247,9 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn router_component_uses_the_0_1_types_and_log() -> anyhow::Result<()> {
-        let Some(path) = plugin("reserving_router") else {
-            return Ok(());
-        };
+        let path = plugin("reserving_router");
         let cache = tempfile::tempdir()?;
         let runtime = Runtime::new(cache.path().to_path_buf())?;
         let (component, _) = runtime.load_component(&path)?;
@@ -331,9 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_linker_still_runs_0_1_components() -> anyhow::Result<()> {
-        let Some(path) = plugin("round_robin") else {
-            return Ok(());
-        };
+        let path = plugin("round_robin");
         let cache = tempfile::tempdir()?;
         let runtime = Runtime::new(cache.path().to_path_buf())?;
         let (component, _) = runtime.load_component(&path)?;

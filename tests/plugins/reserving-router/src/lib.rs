@@ -1,10 +1,13 @@
 //! `reserving-router`: a router plugin (contract 0.2.0) for tests. Each target has a
 //! number of slots; `route` reserves a slot on the first target with one free and
 //! answers the reservation `<id>#<counter>`, or no target when all are full;
-//! `release` frees the slot again. A player named `Trap` makes it panic.
+//! `release` frees the slot again. A player named `Trap` makes it panic. With
+//! `gate_url` set, a player named `Slow` is held until `GET <gate_url>/Slow`
+//! answers, so a test decides when the call ends.
 //!
 //! ```toml
 //! [plugins.reserving-router]
+//! gate_url = "http://127.0.0.1:8080/gate"   # optional
 //! targets = [
 //!     { id = "lobby-1", host = "10.0.0.1", port = 25565, slots = 2 },
 //!     { id = "lobby-2", host = "10.0.0.2", port = 25565, slots = 1 },
@@ -37,11 +40,12 @@ pub struct Reserving {
     /// Reservation -> index in `targets`.
     reservations: HashMap<String, usize>,
     counter: u64,
+    gate_url: Option<String>,
 }
 
 impl Plugin for Reserving {
     fn new(config: Config) -> Result<Self, String> {
-        config.deny_unknown(&["targets"])?;
+        config.deny_unknown(&["targets", "gate_url"])?;
         let targets = config.get("targets").ok_or("`targets` is missing")?;
         let targets: Vec<TargetConfig> =
             serde_json::from_value(targets.clone()).map_err(|e| format!("`targets`: {e}"))?;
@@ -57,6 +61,7 @@ impl Plugin for Reserving {
                 .collect(),
             reservations: HashMap::new(),
             counter: 0,
+            gate_url: config.get_str("gate_url")?.map(str::to_owned),
         })
     }
 }
@@ -66,9 +71,11 @@ impl Router for Reserving {
         if player.name == "Trap" {
             panic!("reserving-router: deliberate panic");
         }
-        if player.name == "Slow" {
-            // Long enough for a test client to leave while the call runs.
-            std::thread::sleep(std::time::Duration::from_millis(500));
+        if player.name == "Slow"
+            && let Some(gate) = &self.gate_url
+        {
+            log::info("holding Slow at the gate");
+            passage_sdk::http::get(&format!("{gate}/Slow"), std::time::Duration::from_secs(120))?;
         }
         let Some(index) = self.targets.iter().position(|s| s.used < s.target.slots) else {
             log::debug(&format!("every target is full; none for {}", player.name));

@@ -148,10 +148,10 @@ const SECRET_BYTES: usize = 32;
 pub fn generate_secret(path: &Path, force: bool) -> anyhow::Result<()> {
     let mut bytes = [0u8; SECRET_BYTES];
     OsRng.fill_bytes(&mut bytes);
-    let text = format!(
-        "{}\n",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    );
+    // No trailing newline: the key is the file's exact bytes, and without
+    // surrounding whitespace every implementation reads the same key from it,
+    // whether it uses the bytes as stored (the reference) or trims them.
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).mode(0o600);
     if force {
@@ -344,9 +344,15 @@ mod tests {
         let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let text = std::fs::read_to_string(&a).unwrap();
-        assert_eq!(text.trim().len(), 44);
+        // 32 random bytes in base64 and nothing around them, so trimming
+        // implementations and the byte-exact reference read the same key.
+        assert_eq!(text.len(), 44);
+        assert_eq!(text.trim(), text);
         assert_ne!(text, std::fs::read_to_string(&b).unwrap());
-        crate::auth::cookie::CookieSecret::from_file(&a).unwrap();
+        let shape = crate::auth::cookie::CookieSecret::from_file(&a)
+            .unwrap()
+            .shape();
+        assert_eq!((shape.len, shape.accepts_trimmed), (44, false));
     }
 
     #[test]

@@ -336,7 +336,25 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let messages = passage::l10n::Messages::new(&config.messages)?;
     let cookie_secret = match &config.auth_secret_file {
-        Some(path) => Some(passage::auth::cookie::CookieSecret::from_file(path)?),
+        Some(path) => {
+            let secret = passage::auth::cookie::CookieSecret::from_file(path)?;
+            // Enough to tell whether two replicas (or a backend) read the same
+            // key, never the key itself.
+            let shape = secret.shape();
+            tracing::info!(
+                path = %path.display(),
+                key_bytes = shape.len,
+                ends_in_whitespace = shape.trailing_whitespace,
+                also_accepts_trimmed_key = shape.accepts_trimmed,
+                "auth secret read: the cookie HMAC key is the file's bytes exactly as stored{}",
+                if shape.trailing_whitespace {
+                    " (its trailing newline included, as the reference implementation reads it)"
+                } else {
+                    ""
+                }
+            );
+            Some(secret)
+        }
         None => {
             tracing::warn!(
                 "no auth_secret_file: authentication cookies are off, every login asks the session server"

@@ -269,6 +269,14 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             old.auth_cookie_expiry_secs != new.auth_cookie_expiry_secs,
         ),
         (
+            "auth_cookie_max_age_secs",
+            old.auth_cookie_max_age_secs != new.auth_cookie_max_age_secs,
+        ),
+        (
+            "auth_cookie_strict",
+            old.auth_cookie_strict != new.auth_cookie_strict,
+        ),
+        (
             "compression_threshold",
             old.compression_threshold != new.compression_threshold,
         ),

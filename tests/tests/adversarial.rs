@@ -646,7 +646,8 @@ const COOKIE_SECRET: &str = "adversarial-cookie-secret-0123456789abcdef";
 fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("auth_secret");
-    std::fs::write(&secret, format!("{COOKIE_SECRET}\n")).unwrap();
+    // No trailing newline: the key is exactly COOKIE_SECRET.
+    std::fs::write(&secret, COOKIE_SECRET).unwrap();
     let top = format!(
         "auth_secret_file = \"{}\"\nauth_cookie_expiry_secs = {expiry_secs}\n",
         secret.display()

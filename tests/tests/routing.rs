@@ -163,9 +163,10 @@ fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile
     (router(session, "player-fill", &extra), dir)
 }
 
-/// The HMAC key: the secret file's bytes, as the router reads them.
+/// The HMAC key: the secret file's bytes exactly as stored, trailing newline
+/// included (the reference implementation's rule, and the router's).
 fn cookie_key() -> &'static [u8] {
-    SECRET_FILE.trim_end().as_bytes()
+    SECRET_FILE.as_bytes()
 }
 
 /// Logs in for real, then reconnects with intent 3 carrying the cookies.
@@ -418,4 +419,120 @@ async fn the_player_a_strategy_sees_carries_locale_and_last_target() {
     assert!(second.contains("last_target=Some(\"lobby-1\")"), "{second}");
     assert!(second.contains("locale=Some(\"fr_ca\")"), "{second}");
     assert!(second.contains("protocol=775"), "{second}");
+}
+
+/// A router with `SECRET_FILE` and `extra` settings (top-level keys).
+fn cookie_router_with(session: &SessionServer, extra: &str) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("auth_secret");
+    std::fs::write(&secret, SECRET_FILE).unwrap();
+    let extra = format!("auth_secret_file = \"{}\"\n{extra}", secret.display());
+    (router(session, "player-fill", &extra), dir)
+}
+
+/// A cookie as the reference router mints it: the seed's fields, an empty
+/// `extra`, signed with the file's bytes.
+fn reference_cookie(target: &str) -> serde_json::Value {
+    serde_json::json!({
+        "timestamp": cookie::unix_now(),
+        "client_addr": "127.0.0.1:50318",
+        "user_name": "Steve",
+        "user_id": "8667ba71-b85a-4004-af54-457a9734eed7",
+        "target": target,
+        "profile_properties": [],
+        "extra": {},
+    })
+}
+
+/// With a secret file made as the cookie documentation says (`openssl rand
+/// -base64 32 > auth_secret`: a trailing newline), cookies cross both ways with
+/// implementations that key the HMAC with the file's exact bytes.
+#[tokio::test]
+async fn cookies_interoperate_with_the_reference_key_rule() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let (router, _secret) = cookie_router_with(&session, "");
+    // Start-up says how the key was read, never what it is.
+    let line = router.wait_for_log(&["auth secret read"]);
+    assert!(
+        line.contains("key_bytes=45") && line.contains("ends_in_whitespace=true"),
+        "{line}"
+    );
+    assert!(
+        !line.contains(SECRET_FILE.trim_end()),
+        "the key was logged: {line}"
+    );
+
+    // Passage's cookie verifies under the reference's rule (the file's bytes),
+    // not under the trimmed key, and records the session check it stands for.
+    let cookies = first_visit(&router, &session).await;
+    let auth = &cookies["passage:authentication"];
+    let json = cookie::verify(SECRET_FILE.as_bytes(), auth).expect("reference rule");
+    assert!(cookie::verify(SECRET_FILE.trim_end().as_bytes(), auth).is_none());
+    assert_eq!(json["extra"]["passage"]["auth"], "online");
+    let verified_at = json["extra"]["passage"]["verified_at"].as_u64().unwrap();
+    assert!(verified_at.abs_diff(cookie::unix_now()) < 600, "{json}");
+
+    // A cookie minted the reference's way (no Passage record) is judged by the
+    // seed's rules alone: accepted, and refreshed without inventing a record.
+    let params = returning(
+        &session,
+        with_auth_cookie(&cookies, &reference_cookie("lobby-1")),
+    );
+    let (id, _, again) = configure_with(&router, &params, "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 1, "accepted by cookie");
+    let refreshed = cookie::verify(cookie_key(), &again["passage:authentication"]).unwrap();
+    assert_eq!(refreshed["target"], "lobby-2");
+    assert_eq!(refreshed["extra"], serde_json::json!({}));
+}
+
+/// `auth_cookie_strict = true`: a cookie without Passage's record is refused and
+/// the player authenticates in full; Passage's own cookies still pass.
+#[tokio::test]
+async fn strict_cookies_refuse_cookies_without_a_passage_record() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let (router, _secret) = cookie_router_with(&session, "auth_cookie_strict = true\n");
+    let cookies = first_visit(&router, &session).await;
+    let params = returning(
+        &session,
+        with_auth_cookie(&cookies, &reference_cookie("lobby-1")),
+    );
+    let (id, ..) = configure_with(&router, &params, "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 2);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"no_provenance\""]);
+    let (id, ..) = configure_with(&router, &returning(&session, cookies), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 2, "Passage's own cookie passes");
+}
+
+/// Refreshes cannot carry a cookie past `auth_cookie_max_age_secs` since its
+/// session check, and an online router never takes a cookie minted offline for
+/// a session check. The ages come from timestamps the test sets.
+#[tokio::test]
+async fn old_or_offline_minted_cookies_mean_a_new_session_check() {
+    let session = SessionServer::start(Behavior::Normal).await;
+    let (router, _secret) = cookie_router_with(&session, "auth_cookie_max_age_secs = 3600\n");
+    let cookies = first_visit(&router, &session).await;
+    let json = cookie::verify(cookie_key(), &cookies["passage:authentication"]).unwrap();
+    let with_record = |auth: &str, age: u64| {
+        let mut c = json.clone();
+        c["extra"]["passage"] =
+            serde_json::json!({ "auth": auth, "verified_at": cookie::unix_now() - age });
+        returning(&session, with_auth_cookie(&cookies, &c))
+    };
+    // Checked 50 minutes ago (the cookie itself refreshed just now): accepted.
+    let (id, ..) = configure_with(&router, &with_record("online", 3000), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 1);
+    // Checked 70 minutes ago: the session server is asked again.
+    let (id, ..) = configure_with(&router, &with_record("online", 4200), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 2);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"session_check_due\""]);
+    // Minted by a router in offline mode, however fresh.
+    let (id, ..) = configure_with(&router, &with_record("offline", 0), "en_us").await;
+    assert_eq!(id, 0x0B);
+    assert_eq!(session.has_joined_calls(), 3);
+    router.wait_for_log(&["auth cookie rejected", "reason=\"offline_minted\""]);
 }

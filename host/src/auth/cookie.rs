@@ -45,13 +45,37 @@ type HmacSha256 = Hmac<Sha256>;
 /// The shared HMAC key for the authentication cookie.
 ///
 /// Every Passage instance and every backend that validates the cookie must derive the
-/// same key from the same `auth_secret` file, so the rule is fixed: **the key is the
-/// file's bytes with leading and trailing ASCII whitespace removed, used as-is** (not
-/// base64-decoded). A file written by `openssl rand -base64 32 > auth_secret` therefore
-/// gives the 44 base64 characters as the key, and its trailing newline is not part of
-/// it. Inner bytes are kept exactly. The key must be at least 16 bytes long.
+/// same key from the same `auth_secret` file, so the rule is fixed, and it is the
+/// reference implementation's (scrayosnet/passage): **the key is the file's bytes
+/// exactly as stored**, not base64-decoded, not trimmed. A file written by
+/// `openssl rand -base64 32 > auth_secret`, as the cookie documentation says, gives
+/// the 44 base64 characters *and the trailing newline* as the key.
+///
+/// Passage before this rule used the bytes with surrounding whitespace removed.
+/// Cookies signed that way (by an older replica, or a backend that trims) are still
+/// accepted: when the file has surrounding whitespace, verification also tries the
+/// trimmed key. Signing always uses the file's bytes, so every cookie Passage
+/// issues verifies under the reference's rule. The trimmed key must be at least 16
+/// bytes long.
 pub struct CookieSecret {
+    /// The file's bytes: what cookies are signed with.
     key: Vec<u8>,
+    /// The bytes with surrounding whitespace removed, when that differs: also
+    /// accepted when verifying.
+    trimmed: Option<Vec<u8>>,
+}
+
+/// How a secret file was read, for the start-up log: enough to tell two replicas'
+/// keys apart, never the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyShape {
+    /// Bytes in the key (the whole file).
+    pub len: usize,
+    /// Whether the file ends in whitespace (typically the newline `openssl` and
+    /// `echo` write), which is part of the key.
+    pub trailing_whitespace: bool,
+    /// Whether cookies signed with the whitespace-trimmed key are accepted too.
+    pub accepts_trimmed: bool,
 }
 
 impl fmt::Debug for CookieSecret {
@@ -64,7 +88,8 @@ impl CookieSecret {
     /// Reads the key from `path` by the rule in the type's documentation.
     ///
     /// Fails, naming the file, if it cannot be read, is larger than 4096 bytes, or the
-    /// trimmed key is shorter than 16 bytes. Warns if other users may read it.
+    /// key without surrounding whitespace is shorter than 16 bytes. Warns if other
+    /// users may read it.
     pub fn from_file(path: &Path) -> anyhow::Result<CookieSecret> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open auth secret file {}", path.display()))?;
@@ -82,29 +107,58 @@ impl CookieSecret {
             );
         }
 
-        let key = raw.trim_ascii();
-        if key.is_empty() {
+        let meaningful = raw.trim_ascii();
+        if meaningful.is_empty() {
             bail!("auth secret file {} is empty", path.display());
         }
-        if key.len() < MIN_SECRET_LEN {
+        if meaningful.len() < MIN_SECRET_LEN {
             bail!(
                 "auth secret in {} is {} bytes; at least {MIN_SECRET_LEN} are required \
-                 (generate one with `openssl rand -base64 32`)",
+                 (generate one with `passage secret generate`)",
                 path.display(),
-                key.len()
+                meaningful.len()
             );
         }
-        Ok(CookieSecret { key: key.to_vec() })
+        Ok(CookieSecret::from_file_bytes(raw))
     }
 
-    /// Uses `key` exactly as given (no trimming, no length check); for tests.
+    /// The key for a secret file's exact bytes (no length check).
+    pub fn from_file_bytes(raw: Vec<u8>) -> CookieSecret {
+        let trimmed = raw.trim_ascii();
+        let trimmed = (trimmed.len() != raw.len()).then(|| trimmed.to_vec());
+        CookieSecret { key: raw, trimmed }
+    }
+
+    /// Uses `key` exactly as given, and nothing else (no trimmed variant, no
+    /// length check); for tests and benchmarks.
     pub fn from_bytes(key: Vec<u8>) -> CookieSecret {
-        CookieSecret { key }
+        CookieSecret { key, trimmed: None }
+    }
+
+    /// How the key was read (never the key itself).
+    pub fn shape(&self) -> KeyShape {
+        KeyShape {
+            len: self.key.len(),
+            trailing_whitespace: self.key.last().is_some_and(u8::is_ascii_whitespace),
+            accepts_trimmed: self.trimmed.is_some(),
+        }
     }
 
     fn mac(&self) -> Option<HmacSha256> {
         // HMAC accepts keys of any length, so this never fails; handled rather than unwrapped.
         <HmacSha256 as Mac>::new_from_slice(&self.key).ok()
+    }
+
+    /// Whether `tag` is the HMAC of `json` under the key, or under the trimmed key
+    /// when the file has one. Each comparison is constant-time.
+    fn verifies(&self, json: &[u8], tag: &[u8]) -> bool {
+        let under = |key: &[u8]| {
+            <HmacSha256 as Mac>::new_from_slice(key).is_ok_and(|mut mac| {
+                mac.update(json);
+                mac.verify_slice(tag).is_ok()
+            })
+        };
+        under(&self.key) || self.trimmed.as_deref().is_some_and(under)
     }
 }
 
@@ -150,7 +204,87 @@ pub struct AuthCookie {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Key in `extra` under which Passage keeps its own fields. Every other key in
+/// `extra` belongs to someone else (a backend, a plugin) and is kept as it is.
+pub const PASSAGE_EXTRA_KEY: &str = "passage";
+
+/// Passage's own record of the authentication a cookie stands for, in
+/// `extra.passage`: written when the player is authenticated in full, and copied
+/// unchanged by every refresh (Passage's and, since `extra` is kept, the
+/// reference implementation's and any backend's that follows the seed).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// `"online"` (the session server confirmed the player) or `"offline"`.
+    pub auth: String,
+    /// Unix seconds of that authentication: how long ago the session server was
+    /// last asked about this player.
+    pub verified_at: u64,
+}
+
+impl Provenance {
+    pub const ONLINE: &'static str = "online";
+    pub const OFFLINE: &'static str = "offline";
+}
+
+/// What Passage asks of a cookie beyond the seed's rules (signature, size, fields,
+/// expiry, IP), from `auth.mode`, `auth_cookie_max_age_secs` and
+/// `auth_cookie_strict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePolicy {
+    /// This router authenticates online: a cookie minted in offline mode does not
+    /// stand in for a session check.
+    pub online: bool,
+    /// How long refreshes may carry a cookie without a new session check.
+    pub max_age_secs: u64,
+    /// Refuse cookies without Passage's record (minted by another
+    /// implementation), instead of judging them by the seed's rules alone.
+    pub strict: bool,
+}
+
+impl CookiePolicy {
+    /// Judges a cookie whose signature and seed fields already passed.
+    pub fn judge(&self, cookie: &AuthCookie, now_unix: u64) -> Result<(), CookieRejection> {
+        let Some(provenance) = cookie.provenance()? else {
+            return if self.strict {
+                Err(CookieRejection::NoProvenance)
+            } else {
+                Ok(())
+            };
+        };
+        if self.online && provenance.auth != Provenance::ONLINE {
+            return Err(CookieRejection::OfflineMinted);
+        }
+        if provenance.verified_at > now_unix.saturating_add(MAX_FUTURE_SKEW_SECS) {
+            return Err(CookieRejection::FromTheFuture);
+        }
+        if now_unix > provenance.verified_at.saturating_add(self.max_age_secs) {
+            return Err(CookieRejection::SessionCheckDue);
+        }
+        Ok(())
+    }
+}
+
 impl AuthCookie {
+    /// Passage's record in `extra.passage`: `None` when the cookie carries none
+    /// (minted by another implementation), an error when it is there but not ours
+    /// to read.
+    pub fn provenance(&self) -> Result<Option<Provenance>, CookieRejection> {
+        match self.extra.get(PASSAGE_EXTRA_KEY) {
+            None => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|_| CookieRejection::Malformed),
+        }
+    }
+
+    /// Records how and when the player was authenticated in full.
+    pub fn set_provenance(&mut self, provenance: &Provenance) {
+        self.extra.insert(
+            PASSAGE_EXTRA_KEY.to_owned(),
+            serde_json::json!({ "auth": provenance.auth, "verified_at": provenance.verified_at }),
+        );
+    }
+
     /// The cookie to store on a transfer: only `timestamp` and `target` change, the
     /// identity stays that of the original Mojang authentication.
     pub fn refreshed(&self, now_unix: u64, target: &str) -> AuthCookie {
@@ -208,6 +342,12 @@ pub enum CookieRejection {
     FromTheFuture,
     #[error("cookie was issued to another IP address")]
     OtherIp,
+    #[error("cookie was minted by a router in offline mode")]
+    OfflineMinted,
+    #[error("cookie's last session check is older than auth_cookie_max_age_secs")]
+    SessionCheckDue,
+    #[error("cookie carries no Passage record and auth_cookie_strict is on")]
+    NoProvenance,
 }
 
 impl CookieRejection {
@@ -220,6 +360,9 @@ impl CookieRejection {
             CookieRejection::Expired => "expired",
             CookieRejection::FromTheFuture => "from_the_future",
             CookieRejection::OtherIp => "other_ip",
+            CookieRejection::OfflineMinted => "offline_minted",
+            CookieRejection::SessionCheckDue => "session_check_due",
+            CookieRejection::NoProvenance => "no_provenance",
         }
     }
 }
@@ -263,11 +406,9 @@ pub fn verify_auth_cookie(
         return Err(CookieRejection::Malformed);
     }
     let (tag, json) = bytes.split_at(SIGNATURE_LEN);
-
-    let mut mac = secret.mac().ok_or(CookieRejection::BadSignature)?;
-    mac.update(json);
-    mac.verify_slice(tag)
-        .map_err(|_| CookieRejection::BadSignature)?;
+    if !secret.verifies(json, tag) {
+        return Err(CookieRejection::BadSignature);
+    }
 
     let cookie: AuthCookie =
         serde_json::from_slice(json).map_err(|_| CookieRejection::Malformed)?;
@@ -647,15 +788,238 @@ mod tests {
     }
 
     #[test]
-    fn secret_file_trailing_newline_is_trimmed() {
+    fn secret_file_bytes_are_the_key_exactly_and_the_trimmed_key_is_accepted_too() {
         let key = b"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=";
         let plain = CookieSecret::from_file(secret_file(key).path()).unwrap();
+        assert_eq!(plain.key, key);
+        assert_eq!(plain.trimmed, None);
+        assert_eq!(
+            plain.shape(),
+            KeyShape {
+                len: 44,
+                trailing_whitespace: false,
+                accepts_trimmed: false
+            }
+        );
         let mut with_newline = key.to_vec();
         with_newline.extend_from_slice(b"\r\n");
         let newline = CookieSecret::from_file(secret_file(&with_newline).path()).unwrap();
-        assert_eq!(plain.key, key);
-        assert_eq!(newline.key, key);
+        assert_eq!(newline.key, with_newline, "the newline is part of the key");
+        assert_eq!(newline.trimmed.as_deref(), Some(&key[..]));
+        assert_eq!(
+            newline.shape(),
+            KeyShape {
+                len: 46,
+                trailing_whitespace: true,
+                accepts_trimmed: true
+            }
+        );
+        // Signed with the file's bytes; a cookie signed with the trimmed key (as
+        // Passage did before) verifies under both secrets.
+        let signed = sign_auth_cookie(&newline, &cookie()).unwrap();
+        let at = |secret: &CookieSecret, bytes: &[u8]| {
+            verify_auth_cookie(secret, bytes, T, EXPIRY, client_ip())
+        };
+        assert!(at(&newline, &signed).is_ok());
+        assert_eq!(at(&plain, &signed), Err(CookieRejection::BadSignature));
+        let legacy = sign_auth_cookie(&plain, &cookie()).unwrap();
+        assert!(at(&newline, &legacy).is_ok());
+        assert!(at(&plain, &legacy).is_ok());
         assert_eq!(format!("{plain:?}"), "CookieSecret(<redacted>)");
+    }
+
+    /// `host/testdata/cookie-vectors.json`: cookies minted by the reference router
+    /// (scrayosnet/passage v0.3.1) with the exact bytes of its secret file.
+    mod reference_vectors {
+        use super::*;
+        use base64::Engine as _;
+
+        const VECTORS: &str = include_str!("../../testdata/cookie-vectors.json");
+
+        struct Vector {
+            file: Vec<u8>,
+            cookie: Vec<u8>,
+            payload: String,
+        }
+
+        fn vectors() -> Vec<Vector> {
+            let b64 = |v: &serde_json::Value| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.as_str().unwrap())
+                    .unwrap()
+            };
+            let all: serde_json::Value = serde_json::from_str(VECTORS).unwrap();
+            let list = all["vectors"].as_array().unwrap();
+            assert!(!list.is_empty());
+            list.iter()
+                .map(|v| Vector {
+                    file: b64(&v["secret_file_b64"]),
+                    cookie: b64(&v["cookie_b64"]),
+                    payload: v["payload"].as_str().unwrap().to_owned(),
+                })
+                .collect()
+        }
+
+        /// The reference's rule, written here on its own: HMAC-SHA256 keyed with
+        /// the secret file's bytes exactly as stored, over the JSON after the tag.
+        fn reference_verifies(file: &[u8], cookie: &[u8]) -> bool {
+            let (tag, json) = cookie.split_at(32);
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(file).unwrap();
+            mac.update(json);
+            mac.verify_slice(tag).is_ok()
+        }
+
+        fn ip() -> IpAddr {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+
+        #[test]
+        fn the_vector_is_what_it_says() {
+            for v in vectors() {
+                assert!(
+                    v.file.ends_with(b"\n"),
+                    "made by openssl: a trailing newline"
+                );
+                assert_eq!(v.file.len(), 45);
+                assert_eq!(&v.cookie[32..], v.payload.as_bytes());
+                assert!(reference_verifies(&v.file, &v.cookie));
+                assert!(!reference_verifies(v.file.trim_ascii(), &v.cookie));
+            }
+        }
+
+        #[test]
+        fn a_reference_cookie_verifies_with_the_key_from_its_file() {
+            for v in vectors() {
+                let file = secret_file(&v.file);
+                let secret = CookieSecret::from_file(file.path()).unwrap();
+                let payload: AuthCookie = serde_json::from_str(&v.payload).unwrap();
+                // The clock is the test's: ten seconds after the cookie was minted.
+                let now = payload.timestamp + 10;
+                let cookie = verify_auth_cookie(&secret, &v.cookie, now, 60, ip()).unwrap();
+                assert_eq!(cookie, payload);
+                // None of Passage's own fields: judged by the seed's rules alone,
+                // unless the operator asks for strict cookies.
+                assert_eq!(cookie.provenance(), Ok(None));
+                let lenient = CookiePolicy {
+                    online: true,
+                    max_age_secs: 86_400,
+                    strict: false,
+                };
+                assert_eq!(lenient.judge(&cookie, now), Ok(()));
+                let strict = CookiePolicy {
+                    strict: true,
+                    ..lenient
+                };
+                assert_eq!(
+                    strict.judge(&cookie, now),
+                    Err(CookieRejection::NoProvenance)
+                );
+                // Expiry runs against the test's clock, not today's date.
+                let at = |now| verify_auth_cookie(&secret, &v.cookie, now, 60, ip());
+                assert!(at(payload.timestamp + 60).is_ok());
+                assert_eq!(at(payload.timestamp + 61), Err(CookieRejection::Expired));
+                assert_eq!(
+                    at(payload.timestamp - 61),
+                    Err(CookieRejection::FromTheFuture)
+                );
+                assert_eq!(
+                    verify_auth_cookie(
+                        &secret,
+                        &v.cookie,
+                        now,
+                        60,
+                        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))
+                    ),
+                    Err(CookieRejection::OtherIp)
+                );
+            }
+        }
+
+        #[test]
+        fn a_cookie_passage_signs_with_that_file_verifies_under_the_reference_rule() {
+            for v in vectors() {
+                let secret = CookieSecret::from_file(secret_file(&v.file).path()).unwrap();
+                let mut cookie: AuthCookie = serde_json::from_str(&v.payload).unwrap();
+                cookie = cookie.refreshed(cookie.timestamp + 5, "lobby-2");
+                cookie.set_provenance(&Provenance {
+                    auth: Provenance::ONLINE.to_owned(),
+                    verified_at: cookie.timestamp,
+                });
+                let signed = sign_auth_cookie(&secret, &cookie).unwrap();
+                assert!(reference_verifies(&v.file, &signed));
+                // And the same file without its newline is another key for the
+                // reference, and for Passage.
+                let bare = v.file.trim_ascii().to_vec();
+                assert!(!reference_verifies(&bare, &signed));
+                let bare_secret = CookieSecret::from_file(secret_file(&bare).path()).unwrap();
+                assert_eq!(
+                    verify_auth_cookie(&bare_secret, &signed, cookie.timestamp, 60, ip()),
+                    Err(CookieRejection::BadSignature)
+                );
+                // A file without the newline signs what the reference verifies with
+                // that file, too.
+                let signed_bare = sign_auth_cookie(&bare_secret, &cookie).unwrap();
+                assert!(reference_verifies(&bare, &signed_bare));
+            }
+        }
+    }
+
+    #[test]
+    fn policy_bounds_age_and_auth_mode_of_passage_cookies() {
+        let policy = CookiePolicy {
+            online: true,
+            max_age_secs: 86_400,
+            strict: false,
+        };
+        let mut c = cookie();
+        c.set_provenance(&Provenance {
+            auth: Provenance::ONLINE.to_owned(),
+            verified_at: T,
+        });
+        // Refreshed any number of times, the session check it stands for ages.
+        let c = c.refreshed(T + 86_000, "x");
+        assert_eq!(policy.judge(&c, T + 86_400), Ok(()));
+        assert_eq!(
+            policy.judge(&c, T + 86_401),
+            Err(CookieRejection::SessionCheckDue)
+        );
+        assert_eq!(
+            policy.judge(&c, T - 61),
+            Err(CookieRejection::FromTheFuture)
+        );
+        // Minted offline: never a session check for an online router.
+        let mut offline = cookie();
+        offline.set_provenance(&Provenance {
+            auth: Provenance::OFFLINE.to_owned(),
+            verified_at: T,
+        });
+        assert_eq!(
+            policy.judge(&offline, T),
+            Err(CookieRejection::OfflineMinted)
+        );
+        let offline_router = CookiePolicy {
+            online: false,
+            ..policy
+        };
+        assert_eq!(offline_router.judge(&offline, T), Ok(()));
+        // Someone else's key in `extra.passage` is not a record we can trust.
+        let mut odd = cookie();
+        odd.extra
+            .insert(PASSAGE_EXTRA_KEY.to_owned(), serde_json::json!("hello"));
+        assert_eq!(policy.judge(&odd, T), Err(CookieRejection::Malformed));
+        // Other systems' keys are kept by the refresh and the record with them.
+        let mut shared = cookie();
+        shared
+            .extra
+            .insert("backend".to_owned(), serde_json::json!({ "rank": "vip" }));
+        shared.set_provenance(&Provenance {
+            auth: Provenance::ONLINE.to_owned(),
+            verified_at: T,
+        });
+        let json = serde_json::to_value(shared.refreshed(T + 1, "y")).unwrap();
+        assert_eq!(json["extra"]["backend"]["rank"], "vip");
+        assert_eq!(json["extra"]["passage"]["auth"], "online");
+        assert_eq!(json["extra"]["passage"]["verified_at"], T);
     }
 
     #[test]

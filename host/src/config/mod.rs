@@ -24,8 +24,15 @@ pub struct Config {
     /// must be the same on every replica and backend that checks them. Without
     /// it, cookies are off. Env: `PASSAGE_AUTH_SECRET_FILE` or `AUTH_SECRET_FILE`.
     pub auth_secret_file: Option<PathBuf>,
-    /// How long an authentication cookie lets a player skip the session server.
+    /// How long an authentication cookie lets a player skip the session server
+    /// after it was last issued (every transfer refreshes it).
     pub auth_cookie_expiry_secs: u64,
+    /// How long refreshes can carry a cookie Passage minted without a new
+    /// session check: its `extra.passage.verified_at` is at most this old.
+    pub auth_cookie_max_age_secs: u64,
+    /// Refuse cookies that carry no Passage record (minted by the reference
+    /// router or a backend) instead of judging them by the seed's rules alone.
+    pub auth_cookie_strict: bool,
     /// Packet compression threshold in bytes from Login on; negative disables it.
     pub compression_threshold: i32,
     pub log: Log,
@@ -54,6 +61,8 @@ impl Default for Config {
             auth: Auth::default(),
             auth_secret_file: None,
             auth_cookie_expiry_secs: 6 * 60 * 60,
+            auth_cookie_max_age_secs: 24 * 60 * 60,
+            auth_cookie_strict: false,
             compression_threshold: -1,
             log: Log::default(),
             status: FallbackStatus::default(),
@@ -457,6 +466,15 @@ impl Default for Shutdown {
 }
 
 impl Config {
+    /// What a returned authentication cookie must meet beyond the seed's rules.
+    pub fn cookie_policy(&self) -> crate::auth::cookie::CookiePolicy {
+        crate::auth::cookie::CookiePolicy {
+            online: self.auth.mode == AuthMode::Online,
+            max_age_secs: self.auth_cookie_max_age_secs,
+            strict: self.auth_cookie_strict,
+        }
+    }
+
     /// Reads a file and applies the environment's overrides; every problem found is
     /// reported, each naming its key (and the variable it came from).
     pub fn load(
@@ -596,6 +614,11 @@ impl Config {
             self.compression_threshold <= 1 << 20,
             "compression_threshold",
             "must be at most 1048576 (negative disables compression)",
+        );
+        check(
+            (60..=30 * 24 * 3600).contains(&self.auth_cookie_max_age_secs),
+            "auth_cookie_max_age_secs",
+            "must be between 60 and 2592000 (30 days)",
         );
         check(
             (1..=30 * 24 * 3600).contains(&self.auth_cookie_expiry_secs),

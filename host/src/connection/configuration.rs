@@ -9,9 +9,10 @@ use tokio::time::Instant;
 
 use super::{Connection, ConnectionError};
 use crate::auth::cookie::{
-    AUTH_COOKIE, AuthCookie, SESSION_COOKIE, SessionCookie, sign_auth_cookie,
+    AUTH_COOKIE, AuthCookie, Provenance, SESSION_COOKIE, SessionCookie, sign_auth_cookie,
 };
 use crate::auth::session_server::Profile;
+use crate::config::AuthMode;
 use crate::l10n::Message;
 use crate::metrics::metrics;
 use crate::plugins::bindings::{Player, Target};
@@ -200,15 +201,28 @@ fn store_cookies(conn: &mut Connection, login: &LoggedIn, target: &Target) {
         let now = super::login::unix_now();
         let cookie = match &login.auth_cookie {
             Some(previous) => previous.refreshed(now, &target.id),
-            None => AuthCookie {
-                timestamp: now,
-                client_addr: conn.peer.to_string(),
-                user_name: login.profile.name.clone(),
-                user_id: login.profile.id.hyphenated().to_string(),
-                target: target.id.clone(),
-                profile_properties: login.profile.properties.clone(),
-                extra: serde_json::Map::new(),
-            },
+            None => {
+                let mut fresh = AuthCookie {
+                    timestamp: now,
+                    client_addr: conn.peer.to_string(),
+                    user_name: login.profile.name.clone(),
+                    user_id: login.profile.id.hyphenated().to_string(),
+                    target: target.id.clone(),
+                    profile_properties: login.profile.properties.clone(),
+                    extra: serde_json::Map::new(),
+                };
+                // Authenticated in full just now: record how, for the routers
+                // that will judge this cookie later.
+                fresh.set_provenance(&Provenance {
+                    auth: match shared.config.auth.mode {
+                        AuthMode::Online => Provenance::ONLINE,
+                        AuthMode::Offline => Provenance::OFFLINE,
+                    }
+                    .to_owned(),
+                    verified_at: now,
+                });
+                fresh
+            }
         };
         match sign_auth_cookie(secret, &cookie) {
             Ok(payload) => conn.queue(&StoreCookie {

@@ -187,13 +187,18 @@ fn valid_auth_cookie(conn: &Connection, bytes: &[u8], name: &str) -> Option<Auth
         return None;
     };
     let now = unix_now();
+    let config = &conn.shared.config;
     let verdict = verify_auth_cookie(
         secret,
         bytes,
         now,
-        conn.shared.config.auth_cookie_expiry_secs,
+        config.auth_cookie_expiry_secs,
         conn.peer.ip(),
-    );
+    )
+    .and_then(|cookie| {
+        config.cookie_policy().judge(&cookie, now)?;
+        Ok(cookie)
+    });
     metrics().cookie(match &verdict {
         Ok(cookie) if cookie.user_name.eq_ignore_ascii_case(name) => None,
         Ok(_) => Some("other_player"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use passage::plugins::bindings::{Discovered, Player, StatusRequest};
-use passage::plugins::pool::{Contract, Limits};
+use passage::plugins::pool::{Contract, Limits, PluginSettings};
 use passage::plugins::{PluginPool, Role, Runtime, TargetSet};
 
 fn wasm(name: &str) -> PathBuf {
@@ -28,14 +28,10 @@ fn wasm(name: &str) -> PathBuf {
 
 fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) -> PluginPool {
     let (component, _) = rt.load_component(&wasm(name)).expect("plugin loads");
-    PluginPool::new(
-        rt,
-        name.into(),
-        role,
-        Contract::V0_1,
-        &component,
-        config.to_string(),
-        Limits {
+    let settings = PluginSettings {
+        name: name.into(),
+        config_json: config.to_string(),
+        limits: Limits {
             call_timeout: Duration::from_secs(5),
             memory_limit: 256 << 20,
             max_instances: 1,
@@ -43,8 +39,9 @@ fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) ->
             failure_threshold: 3,
             max_backoff: Duration::from_secs(60),
         },
-    )
-    .expect("plugin links")
+        log_budget: Default::default(),
+    };
+    PluginPool::new(rt, &settings, role, Contract::V0_1, &component).expect("plugin links")
 }
 
 fn targets_config(n: usize) -> serde_json::Value {

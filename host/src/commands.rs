@@ -310,7 +310,10 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
                 } else {
                     http.join(",")
                 },
-                format!("{}/{} failed", role["calls"], role["failures"]),
+                format!(
+                    "{}/{} failed/{} busy",
+                    role["calls"], role["failures"], role["busy"]
+                ),
                 health,
             ]);
         }

@@ -39,6 +39,7 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                         "max_instances": pool.limits().max_instances,
                         "calls": pool.health.calls.load(Ordering::Relaxed),
                         "failures": pool.health.failures.load(Ordering::Relaxed),
+                        "busy": pool.health.saturated.load(Ordering::Relaxed),
                         "health": pool.health.view(),
                     })
                 })

@@ -39,6 +39,7 @@ pub struct Metrics {
     connections: Family<Labels2, Counter>,
     active: Gauge,
     rejected: Family<Labels1, Counter>,
+    shed: Family<Labels1, Counter>,
     status_latency: Histogram,
     login_latency: Histogram,
     routing_latency: Histogram,
@@ -48,6 +49,7 @@ pub struct Metrics {
     plugin_calls: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
     plugin_traps: Family<PluginLabels, Counter>,
     plugin_deadlines: Family<PluginLabels, Counter>,
+    plugin_saturated: Family<PluginLabels, Counter>,
     plugin_unhealthy: Family<PluginLabels, Gauge>,
     plugin_reloads: Family<Labels1, Counter>,
     ready: Gauge,
@@ -67,6 +69,7 @@ impl Metrics {
             connections: Family::default(),
             active: Gauge::default(),
             rejected: Family::default(),
+            shed: Family::default(),
             status_latency: latency(),
             login_latency: latency(),
             routing_latency: latency(),
@@ -76,6 +79,7 @@ impl Metrics {
             plugin_calls: Family::new_with_constructor(latency),
             plugin_traps: Family::default(),
             plugin_deadlines: Family::default(),
+            plugin_saturated: Family::default(),
             plugin_unhealthy: Family::default(),
             plugin_reloads: Family::default(),
             ready: Gauge::default(),
@@ -92,8 +96,13 @@ impl Metrics {
         );
         registry.register(
             "connections_rejected",
-            "Connections closed before serving: connection cap, rate limits, PROXY protocol",
+            "Connections closed before serving, by reason: max_connections, max_connections_per_address, rate_limit_status, rate_limit_login, untrusted_proxy, proxy_header",
             m.rejected.clone(),
+        );
+        registry.register(
+            "connections_shed",
+            "Connections closed to give their slot to a newcomer while full, by reason: no_handshake, busiest_address",
+            m.shed.clone(),
         );
         registry.register_with_unit(
             "status_duration",
@@ -146,6 +155,11 @@ impl Metrics {
             m.plugin_deadlines.clone(),
         );
         registry.register(
+            "plugin_saturated",
+            "Plugin calls that found every instance busy for their whole deadline (load, not a failure of the plugin)",
+            m.plugin_saturated.clone(),
+        );
+        registry.register(
             "plugin_unhealthy",
             "1 while a plugin backs off after repeated failures (not called)",
             m.plugin_unhealthy.clone(),
@@ -184,6 +198,10 @@ impl Metrics {
 
     pub fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn shed(&self, reason: &'static str) {
+        self.shed.get_or_create(&[("reason", reason)]).inc();
     }
 
     pub fn status_done(&self, took: Duration) {
@@ -230,6 +248,12 @@ impl Metrics {
 
     pub fn plugin_deadline(&self, plugin: &str) {
         self.plugin_deadlines
+            .get_or_create(&[("plugin", plugin.to_owned())])
+            .inc();
+    }
+
+    pub fn plugin_saturated(&self, plugin: &str) {
+        self.plugin_saturated
             .get_or_create(&[("plugin", plugin.to_owned())])
             .inc();
     }

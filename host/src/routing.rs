@@ -1,5 +1,10 @@
 //! Choosing a backend for a player: discovery plugins (merged, cached by revision),
 //! then the strategy plugin, and validation of everything they return.
+//!
+//! What a plugin hands back is bounded here, before the host keeps, merges or
+//! copies it: at most [`MAX_TARGETS`] targets per discovery answer, and per
+//! target an id, host, and metadata within the limits below. (What crosses the
+//! boundary at all is bounded by the plugin's memory cap.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,6 +12,16 @@ use std::sync::{Arc, Mutex};
 use crate::config::Routing;
 use crate::plugins::bindings::{Discovered, Player, Target};
 use crate::plugins::{PluginError, PluginPool, Plugins, TargetSet};
+
+/// Most targets one discovery plugin may list at once: a larger answer is refused
+/// whole (the plugin's previous list keeps serving).
+pub const MAX_TARGETS: usize = 10_000;
+/// Metadata pairs one target may carry, and the bytes of each key and value.
+pub const MAX_METADATA_ENTRIES: usize = 64;
+pub const MAX_METADATA_KEY: usize = 64;
+pub const MAX_METADATA_VALUE: usize = 1024;
+/// Bytes of a router's reservation string.
+pub const MAX_RESERVATION: usize = 256;
 
 /// Why no backend was chosen. Each maps to a message for the player.
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +273,14 @@ impl Router {
                         "discovery answered `unchanged` to a host that holds no list"
                     );
                 }
+                Ok(Discovered::Targets(list)) if list.targets.len() > MAX_TARGETS => {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        targets = list.targets.len(),
+                        "discovery answer refused: over {MAX_TARGETS} targets; its previous list, if any, keeps serving"
+                    );
+                    any_ok |= known.is_some();
+                }
                 Ok(Discovered::Targets(list)) => {
                     any_ok = true;
                     let targets = valid_targets(plugin.name(), list.targets);
@@ -369,6 +392,23 @@ async fn route_once(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, R
         token,
         instance,
     });
+    if let Some(r) = &reservation
+        && r.token.len() > MAX_RESERVATION
+    {
+        tracing::warn!(
+            plugin = pool.name(),
+            bytes = r.token.len(),
+            "router answer refused: its reservation is over {MAX_RESERVATION} bytes"
+        );
+        let id = truncate(&routed.target.id, 64);
+        if let Some(r) = reservation {
+            r.release().await;
+        }
+        return Err(RouteError::UnknownTarget {
+            plugin: pool.name().to_owned(),
+            id,
+        });
+    }
     let id = routed.target.id.clone();
     match valid_targets(pool.name(), vec![routed.target]).pop() {
         Some(target) => Ok(Routed {
@@ -446,6 +486,14 @@ fn valid_targets(plugin: &str, targets: Vec<Target>) -> Vec<Target> {
                 Some("its host is not a host name or IP address")
             } else if t.port == 0 {
                 Some("its port is 0")
+            } else if t.metadata.len() > MAX_METADATA_ENTRIES {
+                Some("it has more than 64 metadata entries")
+            } else if t
+                .metadata
+                .iter()
+                .any(|(k, v)| k.len() > MAX_METADATA_KEY || v.len() > MAX_METADATA_VALUE)
+            {
+                Some("a metadata key is over 64 bytes or a value over 1024")
             } else if !seen.insert(t.id.clone()) {
                 Some("its id is listed twice")
             } else {
@@ -528,9 +576,28 @@ mod tests {
                 target("", "10.0.0.3", 25565),
                 target("c", "not a host", 25565),
                 target("a", "10.0.0.4", 25565),
+                Target {
+                    metadata: vec![("k".into(), "v".into()); MAX_METADATA_ENTRIES + 1],
+                    ..target("many-pairs", "10.0.0.5", 25565)
+                },
+                Target {
+                    metadata: vec![("k".into(), "v".repeat(MAX_METADATA_VALUE + 1))],
+                    ..target("long-value", "10.0.0.6", 25565)
+                },
+                Target {
+                    metadata: vec![("k".repeat(MAX_METADATA_KEY + 1), "v".into())],
+                    ..target("long-key", "10.0.0.7", 25565)
+                },
+                Target {
+                    metadata: vec![
+                        ("k".into(), "v".repeat(MAX_METADATA_VALUE));
+                        MAX_METADATA_ENTRIES
+                    ],
+                    ..target("at-the-limits", "10.0.0.8", 25565)
+                },
             ],
         );
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].id, "a");
+        let ids: Vec<&str> = kept.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a", "at-the-limits"]);
     }
 }

@@ -1,12 +1,12 @@
-//! The accept loop: the connection cap, one task per connection, and on the stop
-//! signal, the drain of connections in flight.
+//! The accept loop: a slot per connection (the caps, and shedding when full),
+//! one task per connection, and on the stop signal, the drain of connections in
+//! flight.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::auth::cookie::CookieSecret;
 use crate::auth::session_server::SessionServer;
@@ -16,6 +16,7 @@ use crate::crypto::ServerKey;
 use crate::l10n::Messages;
 use crate::metrics::metrics;
 use crate::net::rate_limit::RateLimiter;
+use crate::net::slots::Slots;
 use crate::net::trusted_networks::TrustedNetworks;
 use crate::reload::Live;
 
@@ -81,7 +82,7 @@ impl Guards {
 /// heap is offered back to the OS after a burst.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-/// At most one "connection cap reached" warning per this long.
+/// At most one warning per this long for each cap.
 const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// Accepts until `stop` completes, then drains: waits for the connections in
@@ -89,9 +90,9 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
 /// of file descriptors) are logged and retried after a pause rather than ending
 /// the server.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
-    let max = shared.config.limits.max_connections;
-    let slots = Arc::new(Semaphore::new(max));
-    let mut last_cap_warning: Option<Instant> = None;
+    let limits = &shared.config.limits;
+    let slots = Slots::new(limits.max_connections, limits.max_connections_per_address);
+    let mut last_warning: [Option<Instant>; 2] = [None, None];
     let mut reclaimer = crate::memory::Reclaimer::default();
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -100,19 +101,32 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    // The cap is taken here, before any work, so a flood of sockets
-                    // costs one accept and one close each.
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        metrics().rejected("max_connections");
-                        if last_cap_warning.is_none_or(|t| t.elapsed() >= CAP_WARNING_EVERY) {
-                            last_cap_warning = Some(Instant::now());
-                            tracing::warn!(%peer, max, "connection cap reached (limits.max_connections): closing new connections");
+                    // The slot is taken here, before any byte is read, so a flood of
+                    // sockets costs one accept and one close each. A trusted proxy's
+                    // connection is counted under its client once the header says who.
+                    let proxied = shared
+                        .guards
+                        .trusted_proxies
+                        .as_ref()
+                        .is_some_and(|t| t.contains(peer.ip()));
+                    let (slot, shed) = match slots.admit((!proxied).then_some(peer.ip())) {
+                        Ok(admitted) => admitted,
+                        Err(refusal) => {
+                            metrics().rejected(refusal.as_str());
+                            let warned = &mut last_warning[refusal as usize];
+                            if warned.is_none_or(|t| t.elapsed() >= CAP_WARNING_EVERY) {
+                                *warned = Some(Instant::now());
+                                tracing::warn!(%peer, "connection refused at accept: {} reached (more are refused without a log line for 10 s)", match refusal {
+                                    crate::net::slots::Refusal::MaxConnections => "limits.max_connections, and no connection could be shed",
+                                    crate::net::slots::Refusal::PerAddress => "limits.max_connections_per_address for this address",
+                                });
+                            }
+                            drop(stream);
+                            continue;
                         }
-                        drop(stream);
-                        continue;
                     };
                     reclaimer.accepted();
-                    tokio::spawn(connection::handle(stream, peer, shared.clone(), slot));
+                    tokio::spawn(connection::handle(stream, peer, shared.clone(), slot, shed));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -121,7 +135,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
             },
             _ = sweep.tick() => {
                 shared.guards.sweep();
-                reclaimer.tick(max - slots.available_permits());
+                reclaimer.tick(slots.in_use());
             }
             () = &mut stop => break,
         }
@@ -129,19 +143,18 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
     // Unready at once, and no new connections: the load balancer moves on.
     metrics().set_ready(false);
     drop(listener);
-    let in_flight = max - slots.available_permits();
+    let in_flight = slots.in_use();
     let deadline = shared.config.shutdown.drain_timeout_ms;
     tracing::info!(
         in_flight,
         deadline_ms = deadline,
         "stopped accepting; draining connections in flight"
     );
-    // All slots back means every connection task has finished.
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    match tokio::time::timeout(Duration::from_millis(deadline), slots.acquire_many(all)).await {
-        Ok(_) => tracing::info!("drained: every connection finished"),
+    // Every slot back means every connection task has finished.
+    match tokio::time::timeout(Duration::from_millis(deadline), slots.all_free()).await {
+        Ok(()) => tracing::info!("drained: every connection finished"),
         Err(_) => tracing::warn!(
-            remaining = max - slots.available_permits(),
+            remaining = slots.in_use(),
             "drain deadline reached; closing the remaining connections"
         ),
     }

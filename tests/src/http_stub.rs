@@ -1,7 +1,9 @@
 //! A real local HTTP/1.1 server for the tests' plugins to call (through the
 //! router's `wasi:http`): it answers every path with the current status and body,
 //! counts requests, and holds requests to `/gate/<key>` until the test opens that
-//! gate, so a test decides exactly when a plugin call ends — no sleeps.
+//! gate, so a test decides exactly when a plugin call ends — no sleeps. A request
+//! to `/delay/<ms>/...` is answered after that many milliseconds: a slow backend
+//! for a plugin to call, not a way to synchronize a test.
 //!
 //! It runs on a thread and runtime of its own, so it keeps answering while the
 //! test's own runtime is blocked (the log waits of [`Router`](crate::Router)
@@ -160,8 +162,8 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
             return;
         }
     }
-    let head = String::from_utf8_lossy(&request);
-    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    let head = String::from_utf8_lossy(&request).into_owned();
+    let path = path_of(&head);
     let gate = path.strip_prefix("/gate/").map(str::to_owned);
     {
         let mut state = shared.state.lock().unwrap();
@@ -172,6 +174,9 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
         }
     }
     shared.changed.notify_waiters();
+    if let Some(ms) = delay_ms(&path_of(&head)) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     if let Some(key) = gate {
         loop {
             let notified = shared.changed.notified();
@@ -188,4 +193,17 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
+}
+
+fn path_of(head: &str) -> String {
+    head.split(' ').nth(1).unwrap_or("/").to_owned()
+}
+
+/// `/delay/<ms>/...`: how long to wait before answering.
+fn delay_ms(path: &str) -> Option<u64> {
+    path.strip_prefix("/delay/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }

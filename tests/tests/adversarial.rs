@@ -37,11 +37,12 @@ const LOGIN: Duration = Duration::from_millis(2000);
 /// connection is read from the router's log.
 const NO_HANG: Duration = Duration::from_secs(30);
 
-/// Short state deadlines, and no per-address budgets: every client here comes
-/// from 127.0.0.1, and the attacks must meet the deadlines, not the rate limits.
+/// Short state deadlines, and no per-address budgets or caps: every client here
+/// comes from 127.0.0.1, and the attacks must meet the deadlines, not the rate
+/// limits (`flood.rs` tests the caps).
 const TIMEOUTS: &str = "[timeouts]\nhandshake_ms = 1000\nstatus_ms = 1000\nlogin_ms = 2000\n\
                         configuration_ms = 2000\n\n[limits]\nstatus_per_second = 0.0\n\
-                        login_per_second = 0.0\n";
+                        login_per_second = 0.0\nmax_connections_per_address = 0\n";
 
 /// The player every login uses, and the UUID `LoginParams::new` claims.
 const NAME: &str = "Steve";
@@ -122,6 +123,27 @@ fn wait_for_lines(router: &Router, needles: &[&str], n: usize) {
             count_lines(router, needles)
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the router serves `n` connections (its `connections_active`).
+async fn wait_for_active(router: &Router, n: usize) {
+    let deadline = Instant::now() + NO_HANG;
+    loop {
+        let (_, text) = passage_tests::http_get(router.metrics_addr(), "/metrics")
+            .await
+            .unwrap();
+        let active = text.lines().find_map(|l| {
+            l.strip_prefix("passage_connections_active ")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
+        if active.is_some_and(|a| a >= n as f64) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{active:?} active, not {n}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -513,27 +535,32 @@ async fn shared_secret_of_the_wrong_length_is_refused() {
 // ---------------------------------------------------------------------------
 
 /// 1000 sockets that never send a byte hold no one up, and each is closed at its
-/// own handshake deadline. The deadline is long enough here (5 s) that opening
-/// the sockets and pinging always fits before it, whatever the machine's speed:
-/// the ping must be answered while every silent socket is still open.
+/// own handshake deadline. They are opened a hundred at a time, each hundred once
+/// the router has taken the last (so the listen backlog never overflows into
+/// SYN retransmits, which would make a loaded machine's connects take seconds),
+/// and the deadline (10 s) is far longer than that takes: the ping must be
+/// answered while every silent socket is still open.
 #[tokio::test]
 async fn thousand_silent_sockets_are_closed_at_the_handshake_deadline() {
-    const SILENT: Duration = Duration::from_secs(5);
+    const SILENT: Duration = Duration::from_secs(10);
     let router = Router::start(RouterSpec {
         config: TIMEOUTS,
-        env: vec![("PASSAGE_TIMEOUTS__HANDSHAKE_MS", "5000")],
+        env: vec![("PASSAGE_TIMEOUTS__HANDSHAKE_MS", "10000")],
         ..Default::default()
     });
     well_behaved_ping(&router).await;
     let baseline = router.rss_kib();
     let mut silent = tokio::task::JoinSet::new();
-    for _ in 0..1000 {
-        let mut stream = TcpStream::connect(router.addr).await.unwrap();
-        let opened = Instant::now();
-        silent.spawn(async move {
-            let closed = expect_closed(&mut stream, SILENT + NO_HANG).await;
-            (closed.is_ok(), opened.elapsed())
-        });
+    for batch in 1..=10 {
+        for _ in 0..100 {
+            let mut stream = TcpStream::connect(router.addr).await.unwrap();
+            let opened = Instant::now();
+            silent.spawn(async move {
+                let closed = expect_closed(&mut stream, SILENT + NO_HANG).await;
+                (closed.is_ok(), opened.elapsed())
+            });
+        }
+        wait_for_active(&router, 100 * batch).await;
     }
     // While they wait, a real client is served: before any of them is closed.
     well_behaved_ping(&router).await;
@@ -1097,5 +1124,117 @@ async fn concurrent_pings_through_a_2_mib_motd_do_not_stall_the_router() {
     assert_eq!(
         count_lines(&router, &["status plugin answer unusable: response is"]),
         0
+    );
+}
+
+#[tokio::test]
+async fn a_discovery_answer_of_200_000_targets_is_refused_whole() {
+    let router = start(
+        "",
+        "[auth]\nmode = \"offline\"\n[plugin_runtime]\ncall_timeout_ms = 30000\n\
+         [plugins.misbehave]\nmode = \"huge-targets\"\n",
+        vec![
+            ("misbehave", plugin_wasm("misbehave")),
+            ("flaky-strategy", plugin_wasm("flaky-strategy")),
+        ],
+    );
+    well_behaved_ping(&router).await;
+    let baseline = router.rss_kib();
+    let (id, body) = route(&router, NAME).await;
+    assert_eq!(id, 0x02, "configuration Disconnect\n{}", router.log());
+    assert!(nbt_text(&body).starts_with("No server is available"));
+    router.wait_for_log(&[
+        "discovery answer refused: over 10000 targets",
+        "targets=200000",
+    ]);
+    // None of them was kept: the next login is refused the same way.
+    let (id, _) = route(&router, NAME).await;
+    assert_eq!(id, 0x02);
+    assert_rss_bounded(&router, baseline, 64, "after two 200 000-target answers");
+}
+
+#[tokio::test]
+async fn a_target_with_10_000_metadata_pairs_is_dropped() {
+    let router = routing_router("misbehave", "[plugins.misbehave]\nmode = \"fat-targets\"\n");
+    // flaky-strategy picks the first target left: the fat one is gone.
+    let (id, body) = route(&router, NAME).await;
+    assert_eq!(id, 0x0B, "Transfer\n{}", router.log());
+    assert_eq!(parse_transfer(&body), ("10.0.0.1".to_owned(), 25565));
+    router.wait_for_log(&[
+        "ignoring target: it has more than 64 metadata entries",
+        "fat",
+    ]);
+}
+
+/// A plugin writing a million log lines in one call: the router logs at most
+/// its budget (200 at once, 50 a second), says how many it dropped, and keeps
+/// serving.
+#[tokio::test]
+async fn a_plugin_logging_a_million_lines_is_rate_limited() {
+    let config = format!(
+        "{TIMEOUTS}\n[plugin_runtime]\ncall_timeout_ms = 30000\n[status]\nmotd = \"fallback\"\n\n\
+         [plugins.misbehave]\nmode = \"log-flood\"\n"
+    );
+    let router = Router::start(RouterSpec {
+        config: &config,
+        plugins: vec![("misbehave", plugin_wasm("misbehave"))],
+        env: vec![("PASSAGE_TIMEOUTS__STATUS_MS", "60000")],
+        ..Default::default()
+    });
+    let started = Instant::now();
+    for _ in 0..2 {
+        let p = ping_through(&router).await;
+        assert_eq!(p.status["description"]["text"], "misbehave flooded");
+    }
+    // Every line that passes reports the lines dropped before it: by the second
+    // flood, the whole first one is accounted for, lines logged or dropped.
+    router.wait_for_log(&["plugin log lines dropped", "misbehave"]);
+    let log = router.log();
+    let dropped: u64 = log
+        .lines()
+        .filter(|l| l.contains("plugin log lines dropped"))
+        .filter_map(|l| {
+            l.split("dropped=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    let logged = count_lines(&router, &["misbehave: flood line"]) as u64;
+    assert!(
+        dropped + logged >= 1_000_000,
+        "{logged} logged and {dropped} dropped of two floods of a million"
+    );
+    let budget = 200.0 + 50.0 * (started.elapsed().as_secs_f64() + 1.0);
+    assert!(
+        logged as f64 <= budget,
+        "{logged} flood lines logged, over the budget of {budget}"
+    );
+}
+
+/// A plugin's line cannot forge the router's own: newlines and other control
+/// characters are escaped, so it stays one line, tagged with the plugin.
+#[tokio::test]
+async fn a_plugin_cannot_forge_log_lines() {
+    let router = status_router("log-forge");
+    let p = ping_through(&router).await;
+    assert_eq!(p.status["description"]["text"], "misbehave forged");
+    let line = router.wait_for_log(&["misbehave: innocent"]);
+    assert!(
+        line.contains(
+            r"innocent\n2026-12-01T00:00:00.000000Z ERROR passage: FORGED line\r\u{1b}[31mred"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("misbehave"), "{line}");
+    assert!(
+        !router
+            .log()
+            .lines()
+            .any(|l| l.starts_with("2026-12-01T00:00:00.000000Z ERROR passage: FORGED")),
+        "{}",
+        router.log()
     );
 }

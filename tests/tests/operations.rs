@@ -231,42 +231,6 @@ where
     refused
 }
 
-#[tokio::test]
-async fn connection_cap_closes_the_excess_and_frees_up() {
-    let router = router("[limits]\nmax_connections = 2\n");
-    let _a = TcpStream::connect(router.addr).await.unwrap();
-    let _b = TcpStream::connect(router.addr).await.unwrap();
-    // Both hold their slot once the router has accepted them.
-    wait_for_sample(&router, "passage_connections_active", 2.0).await;
-    let mut third = TcpStream::connect(router.addr).await.unwrap();
-    expect_closed(&mut third, Duration::from_secs(3))
-        .await
-        .unwrap();
-    router.wait_for_log(&["connection cap reached"]);
-    drop((_a, _b));
-    // Freed slots are reused.
-    retry_until_served(|| ping(router.addr, 775, "localhost")).await;
-}
-
-/// Polls `/metrics` until `series` has `value`.
-async fn wait_for_sample(router: &Router, series: &str, value: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, text) = http_get(router.metrics_addr(), "/metrics").await.unwrap();
-        let now = text
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok());
-        if now == Some(value) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} stayed at {now:?}, not {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn proxy_v1(client: &str, port: u16) -> Vec<u8> {
     format!("PROXY TCP4 {client} 127.0.0.1 {port} 25565\r\n").into_bytes()
 }
@@ -297,7 +261,7 @@ async fn proxy_protocol_from_a_trusted_proxy_carries_the_client_address() {
     )
     .await
     .unwrap();
-    router.wait_for_log(&["peer=203.0.113.7:40001", "via=127.0.0.1"]);
+    router.wait_for_log(&["peer=203.0.113.7:40001", "proxy=127.0.0.1"]);
     ping_with_prefix(
         router.addr,
         &proxy_v2([198, 51, 100, 9], 40002),
@@ -306,7 +270,7 @@ async fn proxy_protocol_from_a_trusted_proxy_carries_the_client_address() {
     )
     .await
     .unwrap();
-    router.wait_for_log(&["peer=198.51.100.9:40002", "via=127.0.0.1"]);
+    router.wait_for_log(&["peer=198.51.100.9:40002", "proxy=127.0.0.1"]);
 
     // A login sees the proxied address too (here in its log line).
     let mut params = LoginParams::new(775, "Steve", None);
@@ -340,7 +304,8 @@ async fn proxy_protocol_from_an_untrusted_address_is_refused() {
 }
 
 /// 500 sockets that never send a byte hold no one up: each waits out its own
-/// deadline in its own task.
+/// deadline in its own task. (The deadline, 30 s, is far longer than opening
+/// them takes on any machine; the per-address cap is off, `flood.rs` tests it.)
 async fn idle_sockets_do_not_delay_a_ping(router: &Router, prefix: &[u8]) {
     let mut idle = Vec::new();
     for _ in 0..500 {
@@ -349,7 +314,7 @@ async fn idle_sockets_do_not_delay_a_ping(router: &Router, prefix: &[u8]) {
     ping_with_prefix(router.addr, prefix, 775, "localhost")
         .await
         .unwrap();
-    // Answered before any idle socket reached its 5 s deadline: none was closed.
+    // Answered before any idle socket reached its deadline: none was closed.
     assert_eq!(
         router
             .log()
@@ -366,14 +331,16 @@ async fn idle_sockets_do_not_delay_a_ping(router: &Router, prefix: &[u8]) {
 
 #[tokio::test]
 async fn idle_sockets_without_proxy_protocol() {
-    let router = router("");
+    let router =
+        router("[timeouts]\nhandshake_ms = 30000\n[limits]\nmax_connections_per_address = 0\n");
     idle_sockets_do_not_delay_a_ping(&router, &[]).await;
 }
 
 #[tokio::test]
 async fn idle_sockets_with_proxy_protocol() {
     let router = router(
-        "[proxy_protocol]\nenabled = true\ntrusted_networks = [\"127.0.0.1\"]\nheader_timeout_ms = 5000\n",
+        "[timeouts]\nhandshake_ms = 30000\n[limits]\nmax_connections_per_address = 0\n\
+         [proxy_protocol]\nenabled = true\ntrusted_networks = [\"127.0.0.1\"]\nheader_timeout_ms = 30000\n",
     );
     idle_sockets_do_not_delay_a_ping(&router, &proxy_v1("203.0.113.7", 40001)).await;
 }
@@ -497,7 +464,7 @@ async fn proxy_protocol_v2_carries_ipv6_client_addresses() {
     ping_with_prefix(router.addr, &proxy_v2_ipv6(client, 40004), 775, "localhost")
         .await
         .unwrap();
-    router.wait_for_log(&["peer=[2001:db8::7]:40004", "via=127.0.0.1"]);
+    router.wait_for_log(&["peer=[2001:db8::7]:40004", "proxy=127.0.0.1"]);
     let mut params = LoginParams::new(775, "Steve", None);
     params.prefix = proxy_v2_ipv6("2001:db8::8".parse().unwrap(), 40005);
     let (id, _, cookies) = login_to_final_packet(router.addr, &params, "en_us")

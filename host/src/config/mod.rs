@@ -398,8 +398,17 @@ impl Metrics {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Connections served at once; more are closed at accept with a log line.
+    /// Connections served at once. When they are all taken, the one cheapest to
+    /// lose (the oldest without a completed handshake, else one of the address
+    /// holding the most) gives its slot to the newcomer; only when there is
+    /// none is the newcomer closed at accept.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: one /64; behind the PROXY
+    /// protocol, the address the header carries) holds at once, counted from
+    /// accept, before the handshake; 0 disables. Many players share an address
+    /// behind a NAT, but each login holds its connection for well under a
+    /// second, so a few dozen at once is already a crowd.
+    pub max_connections_per_address: usize,
     /// Client addresses (IPv6: /64 prefixes) whose budgets are remembered; past
     /// this the ones closest to a full budget are forgotten first.
     pub tracked_addresses: usize,
@@ -416,6 +425,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_connections_per_address: 64,
             tracked_addresses: 100_000,
             status_per_second: 20.0,
             status_burst: 40,
@@ -742,9 +752,13 @@ impl Config {
                 "limits.tracked_addresses",
                 (16..=10_000_000).contains(&l.tracked_addresses),
             ),
+            (
+                "limits.max_connections_per_address",
+                l.max_connections_per_address <= 1_000_000,
+            ),
         ] {
             if !ok {
-                problems.push(format!("{key}: out of range (max_connections 1..=1000000, tracked_addresses 16..=10000000)"));
+                problems.push(format!("{key}: out of range (max_connections 1..=1000000, tracked_addresses 16..=10000000, max_connections_per_address 0..=1000000)"));
             }
         }
         for (key, rate, burst_key, burst) in [

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::{Connection, ConnectionError};
@@ -49,7 +48,7 @@ pub(super) async fn run(
 ) -> Result<(), ConnectionError> {
     let profile = &login.profile;
     let deadline = Instant::now() + conn.shared.config.timeouts.configuration();
-    conn.state = "configuration";
+    conn.enter("configuration", deadline);
     conn.reader.set_max_frame_len(MAX_CONFIGURATION_FRAME);
     let mut waiting = Waiting::new(conn.shared.config.timeouts.keep_alive());
     let locale = loop {
@@ -111,8 +110,7 @@ pub(super) async fn run(
             if let Some(started) = conn.login_started {
                 metrics().login_done(started.elapsed());
             }
-            conn.stream.shutdown().await?;
-            Ok(())
+            conn.finish().await
         }
         Err(e) => {
             let message = if e.is_plugin_failure() {

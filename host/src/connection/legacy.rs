@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{Connection, ConnectionError};
 use crate::plugins::bindings::StatusRequest;
@@ -22,6 +22,7 @@ pub(super) async fn respond(conn: &mut Connection) -> Result<(), ConnectionError
         server_port: 0,
     };
     let deadline = tokio::time::Instant::now() + conn.shared.config.timeouts.status();
+    conn.enter("status", deadline);
     let active = conn.shared.live.current();
     let answer = tokio::time::timeout_at(deadline, active.status.answer(&request))
         .await
@@ -39,7 +40,7 @@ pub(super) async fn respond(conn: &mut Connection) -> Result<(), ConnectionError
     // Close gracefully: send FIN, then read and discard what the client still
     // sends (the 1.6 ping has a tail), so the kernel does not reset the connection
     // and destroy the answer before the client read it.
-    conn.stream.shutdown().await?;
+    conn.finish().await?;
     let mut sink = [0u8; 256];
     let _ = tokio::time::timeout(DRAIN, async {
         let mut total = 0usize;

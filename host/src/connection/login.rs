@@ -32,6 +32,7 @@ pub(super) async fn run(
     handshake: &Handshake,
 ) -> Result<(), ConnectionError> {
     let deadline = Instant::now() + conn.shared.config.timeouts.login();
+    conn.enter("login", deadline);
     conn.reader.set_max_frame_len(MAX_LOGIN_FRAME);
     if !versions::is_supported(handshake.protocol) {
         tracing::info!(

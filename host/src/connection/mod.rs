@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::metrics::metrics;
 use crate::net::proxy_protocol;
+use crate::net::slots::{Shed, ShedSignal, Slot};
 use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::frame::{Decode, Encode, FrameError, FrameReader, FrameWriter, split_id};
 use crate::protocol::packets::handshake::{Handshake, Intent};
@@ -30,51 +30,91 @@ const MAX_HANDSHAKE_FRAME: usize = 1 + 5 + 3 + 255 * 3 + 2 + 5;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Send buffer of every client socket (the kernel doubles it for bookkeeping).
+/// Everything Passage sends fits several times over but a full status answer
+/// (up to ~96 KiB), which simply waits for the client to read.
+const SEND_BUFFER: usize = 64 * 1024;
+
 /// Why a connection ended early; logged once when it closes.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     #[error("timed out in state {0}")]
     Timeout(&'static str),
+    #[error("timed out in state {0} writing to a client that does not read")]
+    WriteTimeout(&'static str),
     #[error("{0}")]
     Frame(#[from] FrameError),
     #[error("malformed packet: {0}")]
     Decode(#[from] DecodeError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the router is full: this connection gave its slot to a newcomer ({})", .0.as_str())]
+    Shed(Shed),
 }
 
 /// Serves one accepted socket to the end. Never panics on input and never
-/// outlives its deadlines. `_slot` is this connection's share of
-/// `limits.max_connections`, given back when the task ends.
+/// outlives its deadlines. `slot` is this connection's share of the connection
+/// caps, given back when the task ends; `shed` fires when the router, full,
+/// gives the slot to a newcomer instead, and the connection ends at once.
 pub async fn handle(
     mut stream: TcpStream,
     socket_peer: SocketAddr,
     shared: Arc<Shared>,
-    _slot: OwnedSemaphorePermit,
+    mut slot: Slot,
+    mut shed: ShedSignal,
 ) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    // `peer` is the client; with the PROXY protocol that is the address the
+    // header carries, and `proxy` is the socket's (the proxy that forwarded it).
     let span = tracing::info_span!(
         "conn",
         id,
-        peer = %socket_peer,
-        via = tracing::field::Empty,
+        proxy = tracing::field::Empty,
+        peer = tracing::field::Empty,
         session = tracing::field::Empty
     );
     async move {
-        let Some(peer) = client_address(&mut stream, socket_peer, &shared).await else {
+        let shed_signal = async {
+            match (&mut shed).await {
+                Ok(why) => why,
+                // The slot outlives this future: its sender is never dropped unsent.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::pin!(shed_signal);
+        let peer = tokio::select! {
+            peer = client_address(&mut stream, socket_peer, &shared, &mut slot) => peer,
+            why = &mut shed_signal => {
+                metrics().shed(why.as_str());
+                tracing::debug!("shed before its PROXY header: {}", why.as_str());
+                return;
+            }
+        };
+        let Some(peer) = peer else {
             return;
         };
         let metrics = metrics();
         metrics.connection_opened();
         let _ = stream.set_nodelay(true);
-        let mut conn = Connection::new(stream, peer, shared);
-        let result = conn.run().await;
+        // A bounded send buffer: a client that stops reading pins at most this
+        // much kernel memory (not the megabytes autotuning grants a socket), and
+        // the state's deadline then ends the write, and the connection.
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
+        let mut conn = Connection::new(stream, peer, shared, slot);
+        let result = tokio::select! {
+            result = conn.run() => result,
+            why = &mut shed_signal => Err(ConnectionError::Shed(why)),
+        };
         let outcome = match &result {
             Ok(()) => conn.outcome,
-            Err(ConnectionError::Timeout(_)) => "timeout",
+            Err(ConnectionError::Timeout(_) | ConnectionError::WriteTimeout(_)) => "timeout",
             Err(ConnectionError::Frame(FrameError::UnexpectedEof)) => "client_closed",
             Err(ConnectionError::Frame(FrameError::Io(_)) | ConnectionError::Io(_)) => "io_error",
             Err(ConnectionError::Frame(_) | ConnectionError::Decode(_)) => "malformed",
+            Err(ConnectionError::Shed(why)) => {
+                metrics.shed(why.as_str());
+                "shed"
+            }
         };
         metrics.connection_closed(conn.state, outcome);
         match result {
@@ -82,7 +122,9 @@ pub async fn handle(
             Err(ConnectionError::Frame(FrameError::UnexpectedEof)) => {
                 tracing::debug!("client closed the connection mid-packet")
             }
-            Err(e @ ConnectionError::Timeout(_)) => tracing::debug!("closing: {e}"),
+            Err(e @ (ConnectionError::Timeout(_) | ConnectionError::Shed(_))) => {
+                tracing::debug!("closing: {e}")
+            }
             Err(e) => tracing::info!("closing: {e}"),
         }
     }
@@ -98,10 +140,14 @@ async fn client_address(
     stream: &mut TcpStream,
     socket_peer: SocketAddr,
     shared: &Shared,
+    slot: &mut Slot,
 ) -> Option<SocketAddr> {
+    let span = tracing::Span::current();
     let Some(trusted) = &shared.guards.trusted_proxies else {
+        span.record("peer", tracing::field::display(socket_peer));
         return Some(socket_peer);
     };
+    span.record("proxy", tracing::field::display(socket_peer));
     if !trusted.contains(socket_peer.ip()) {
         metrics().rejected("untrusted_proxy");
         tracing::info!(
@@ -113,9 +159,15 @@ async fn client_address(
     match proxy_protocol::read_header(stream, deadline).await {
         Ok(header) => {
             let client = header.client_or(socket_peer);
-            let span = tracing::Span::current();
             span.record("peer", tracing::field::display(client));
-            span.record("via", tracing::field::display(socket_peer));
+            if let Err(refusal) = slot.set_client(client.ip()) {
+                metrics().rejected(refusal.as_str());
+                tracing::info!(
+                    client = %client,
+                    "closing: limits.max_connections_per_address reached for the client the PROXY header names"
+                );
+                return None;
+            }
             Some(client)
         }
         Err(e) => {
@@ -141,10 +193,16 @@ pub(crate) struct Connection {
     outcome: &'static str,
     /// When Login Start arrived: the login latency runs from there to the Transfer.
     login_started: Option<std::time::Instant>,
+    /// The current state's deadline, for writes as for reads: a client that
+    /// stops reading cannot hold this connection (its slot, a router's
+    /// reservation, its task) past it.
+    deadline: Instant,
+    /// Its share of the connection caps.
+    slot: Slot,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Connection {
+    fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) -> Connection {
         Connection {
             stream,
             reader: FrameReader::new(MAX_HANDSHAKE_FRAME),
@@ -155,15 +213,25 @@ impl Connection {
             state: "handshake",
             outcome: "client_closed",
             login_started: None,
+            deadline: Instant::now(),
+            slot,
         }
+    }
+
+    /// Enters `state`, whose reads and writes must be done by `deadline`.
+    fn enter(&mut self, state: &'static str, deadline: Instant) {
+        self.state = state;
+        self.deadline = deadline;
     }
 
     async fn run(&mut self) -> Result<(), ConnectionError> {
         let deadline = Instant::now() + self.shared.config.timeouts.handshake();
+        self.enter("handshake", deadline);
         let Some(first) = self.peek_byte(deadline, "handshake").await? else {
             return Ok(()); // connected and closed: a port check
         };
         if first == crate::protocol::packets::legacy::LEGACY_PING {
+            self.slot.handshake_done();
             self.state = "status";
             if !self.within_budget(Intent::Status) {
                 return Ok(());
@@ -173,6 +241,7 @@ impl Connection {
         let Some(handshake) = self.read_packet::<Handshake>(deadline, "handshake").await? else {
             return Ok(());
         };
+        self.slot.handshake_done();
         let address = handshake.normalized_address();
         tracing::debug!(
             protocol = handshake.protocol,
@@ -181,6 +250,7 @@ impl Connection {
             intent = ?handshake.intent,
             "handshake"
         );
+        // Until the next state sets its own deadline, the handshake's applies.
         self.state = match handshake.intent {
             Intent::Status => "status",
             Intent::Login | Intent::Transfer => "login",
@@ -280,14 +350,34 @@ impl Connection {
 
     async fn flush(&mut self) -> Result<(), ConnectionError> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            let out = std::mem::take(&mut self.out);
+            let written = self.write_all(&out).await;
+            // Keep the buffer's capacity for the next packet.
+            self.out = out;
             self.out.clear();
+            written?;
         }
         Ok(())
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
-        self.stream.write_all(bytes).await?;
-        Ok(())
+        self.write_all(bytes).await
+    }
+
+    /// Writes by the state's deadline: a client whose window stays closed is
+    /// dropped then, like one that stays silent.
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        match tokio::time::timeout_at(self.deadline, self.stream.write_all(bytes)).await {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(ConnectionError::WriteTimeout(self.state)),
+        }
+    }
+
+    /// Sends FIN (everything written is flushed first), by the state's deadline.
+    async fn finish(&mut self) -> Result<(), ConnectionError> {
+        match tokio::time::timeout_at(self.deadline, self.stream.shutdown()).await {
+            Ok(done) => Ok(done?),
+            Err(_) => Err(ConnectionError::WriteTimeout(self.state)),
+        }
     }
 }

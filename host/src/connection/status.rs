@@ -20,6 +20,7 @@ pub(super) async fn run(
     conn.reader.set_max_frame_len(MAX_STATUS_FRAME);
     let started = std::time::Instant::now();
     let deadline = Instant::now() + conn.shared.config.timeouts.status();
+    conn.enter("status", deadline);
     let mut answered = false;
     loop {
         let Some(frame) = conn.read_frame(deadline, "status").await? else {

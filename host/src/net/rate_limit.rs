@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::client_key::ClientKey;
+
 /// Shards, each with its own lock, so concurrent accepts rarely contend.
 const MAX_SHARDS: usize = 16;
 /// When a shard is full, make room for at least this fraction of its
@@ -21,11 +23,7 @@ pub const MAX_RATE: f64 = 1_000_000.0;
 /// A token bucket per client: `burst` tokens, refilled at `rate_per_sec`,
 /// one taken per [`check`](Self::check).
 ///
-/// Clients are keyed by IPv4 address, or by IPv6 /64: a single subscriber
-/// or server usually controls a whole /64 (SLAAC, privacy addresses, cheap
-/// VPS ranges), so per-address IPv6 limiting would hand one host 2^64
-/// buckets. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, as a dual-stack
-/// listener reports IPv4 peers) count as the IPv4 address.
+/// Clients are keyed by IPv4 address, or by IPv6 /64 ([`ClientKey`]).
 ///
 /// Disabling: the limiter has no "off" state; hold an
 /// `Option<RateLimiter>` and treat `None` as "allow everything".
@@ -70,32 +68,15 @@ pub struct RateLimiter {
 struct Shard {
     capacity: usize,
     /// Client → when its bucket is full again.
-    buckets: Mutex<HashMap<IpKey, Instant>>,
+    buckets: Mutex<HashMap<ClientKey, Instant>>,
 }
 
 impl Shard {
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpKey, Instant>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientKey, Instant>> {
         // Nothing panics while the lock is held except allocation failure,
         // and the map is consistent between statements, so a poisoned lock
         // still holds usable data.
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// What a client is counted as: an IPv4 address or an IPv6 /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum IpKey {
-    V4(u32),
-    V6Prefix(u64),
-}
-
-impl From<IpAddr> for IpKey {
-    fn from(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => IpKey::V4(v4.to_bits()),
-            // The upper 64 bits are the /64 prefix; the cast keeps exactly them.
-            IpAddr::V6(v6) => IpKey::V6Prefix((v6.to_bits() >> 64) as u64),
-        }
     }
 }
 
@@ -169,7 +150,7 @@ impl RateLimiter {
     /// seen (racing threads) is judged as of that older time: no panic, no
     /// refund, at worst a denial stricter by the skew.
     pub fn check(&self, ip: IpAddr, now: Instant) -> bool {
-        let key = IpKey::from(ip);
+        let key = ClientKey::from(ip);
         let shard = self.shard(key);
         let mut buckets = shard.lock();
         if let Some(full_at) = buckets.get_mut(&key) {
@@ -203,7 +184,7 @@ impl RateLimiter {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
 
-    fn shard(&self, key: IpKey) -> &Shard {
+    fn shard(&self, key: ClientKey) -> &Shard {
         // The modulo of a 64-bit hash fits in usize.
         let i = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
         &self.shards[i]
@@ -211,7 +192,7 @@ impl RateLimiter {
 
     /// Brings a full shard down to at most `capacity - capacity / 8` (at
     /// least one free slot): full buckets first, then those refilling soonest.
-    fn make_room(&self, buckets: &mut HashMap<IpKey, Instant>, capacity: usize, now: Instant) {
+    fn make_room(&self, buckets: &mut HashMap<ClientKey, Instant>, capacity: usize, now: Instant) {
         let target = capacity - (capacity / EVICT_FRACTION).max(1);
         buckets.retain(|_, full_at| *full_at > now);
         if buckets.len() <= target {
@@ -343,7 +324,10 @@ mod tests {
         assert_eq!(l.tracked(), 1);
         // ...and does not share with all of ::ffff:0:0/64's other addresses.
         assert!(l.check(ip("::ffff:198.51.100.5"), t0));
-        assert_eq!(IpKey::from(ip("::ffff:1.2.3.4")), IpKey::V4(0x0102_0304));
+        assert_eq!(
+            ClientKey::from(ip("::ffff:1.2.3.4")),
+            ClientKey::V4(0x0102_0304)
+        );
     }
 
     #[test]

@@ -179,7 +179,10 @@ mod tests {
 
     fn store(runtime: &Runtime, name: &str) -> Store<HostState> {
         let limits = crate::config::PluginRuntime::default().limits_for(name);
-        let mut store = Store::new(runtime.engine(), HostState::new(name.into(), &limits));
+        let mut store = Store::new(
+            runtime.engine(),
+            HostState::new(name.into(), &limits, Default::default()),
+        );
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);

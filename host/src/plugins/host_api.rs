@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use std::future::Future;
 use std::time::Duration;
+use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -21,27 +21,38 @@ use wasmtime_wasi_http::{
 };
 
 use super::http_grant::HttpGrant;
+use super::limiter::PluginLimiter;
 
 use super::bindings::{self, Level};
 
 /// Longest log message a plugin can write; longer ones are cut.
 const MAX_LOG_MESSAGE: usize = 4096;
+/// Log lines a plugin may write per second, all its instances together, and at
+/// once after a quiet spell. Past that, lines are dropped and counted, and the
+/// count is logged once the budget allows again.
+const LOG_LINES_PER_SECOND: f64 = 50.0;
+const LOG_BURST: f64 = 200.0;
 /// How much of a plugin's stderr is kept for the next failure report.
 const STDERR_TAIL: usize = 2048;
 
 /// The state of one plugin instance's store.
 pub struct HostState {
     plugin: Arc<str>,
+    log_budget: Arc<LogBudget>,
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: PluginLimiter,
     stderr: StderrTail,
     http: WasiHttpCtx,
     http_hooks: OutboundHttp,
 }
 
 impl HostState {
-    pub fn new(plugin: Arc<str>, limits: &crate::config::PluginLimits) -> HostState {
+    pub fn new(
+        plugin: Arc<str>,
+        limits: &crate::config::PluginLimits,
+        log_budget: Arc<LogBudget>,
+    ) -> HostState {
         let memory_limit = limits.memory_limit;
         let plugin_name = plugin.clone();
         let stderr = StderrTail::default();
@@ -51,17 +62,10 @@ impl HostState {
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         HostState {
             plugin,
+            log_budget,
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(16)
-                .tables(64)
-                .memories(16)
-                // Report an over-limit grow as a trap we can name, instead of
-                // letting the guest see a failed grow and abort in some other way.
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: PluginLimiter::new(memory_limit),
             stderr,
             http: WasiHttpCtx::new(),
             http_hooks: OutboundHttp {
@@ -164,8 +168,19 @@ impl bindings::discovery::passage::plugin::types::Host for HostState {}
 
 impl bindings::discovery::passage::plugin::log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        let message = truncate(&message, MAX_LOG_MESSAGE);
         let plugin = &*self.plugin;
+        match self.log_budget.take() {
+            Budget::Spent => return,
+            Budget::Granted { dropped: 0 } => {}
+            Budget::Granted { dropped } => tracing::warn!(
+                plugin,
+                dropped,
+                "plugin log lines dropped: over {LOG_LINES_PER_SECOND} lines a second"
+            ),
+        }
+        // One plugin line is one log line: newlines and other control
+        // characters are escaped, so a plugin cannot forge lines of the router.
+        let message = escape_controls(truncate(&message, MAX_LOG_MESSAGE));
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -190,6 +205,71 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     )?;
     super::contract_v0_2::add_to_linker(&mut linker)?;
     Ok(linker)
+}
+
+/// A plugin's log lines, all its instances together: a token bucket.
+#[derive(Debug)]
+pub struct LogBudget(Mutex<LogBucket>);
+
+#[derive(Debug)]
+struct LogBucket {
+    tokens: f64,
+    refilled: std::time::Instant,
+    dropped: u64,
+}
+
+enum Budget {
+    Spent,
+    /// May log; `dropped` lines were dropped since the last one that could.
+    Granted {
+        dropped: u64,
+    },
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget(Mutex::new(LogBucket {
+            tokens: LOG_BURST,
+            refilled: std::time::Instant::now(),
+            dropped: 0,
+        }))
+    }
+}
+
+impl LogBudget {
+    fn take(&self) -> Budget {
+        let mut b = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        let elapsed = now.saturating_duration_since(b.refilled).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * LOG_LINES_PER_SECOND).min(LOG_BURST);
+        b.refilled = now;
+        if b.tokens < 1.0 {
+            b.dropped += 1;
+            return Budget::Spent;
+        }
+        b.tokens -= 1.0;
+        Budget::Granted {
+            dropped: std::mem::take(&mut b.dropped),
+        }
+    }
+}
+
+/// `\n`, `\r`, `\t` and other control characters written as escapes.
+fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -258,6 +338,29 @@ impl tokio::io::AsyncWrite for StderrTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain é"), "plain é");
+        assert_eq!(
+            escape_controls("a\n2026-01-01T00:00:00Z ERROR forged\r\t\u{1b}[31m"),
+            "a\\n2026-01-01T00:00:00Z ERROR forged\\r\\t\\u{1b}[31m"
+        );
+    }
+
+    #[test]
+    fn the_log_budget_drops_past_its_burst_and_counts() {
+        let budget = LogBudget::default();
+        for _ in 0..LOG_BURST as usize {
+            assert!(matches!(budget.take(), Budget::Granted { dropped: 0 }));
+        }
+        for _ in 0..10 {
+            assert!(matches!(budget.take(), Budget::Spent));
+        }
+        // A refill later, the next line that passes reports the ten dropped.
+        budget.0.lock().unwrap().refilled -= std::time::Duration::from_secs(1);
+        assert!(matches!(budget.take(), Budget::Granted { dropped: 10 }));
+    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

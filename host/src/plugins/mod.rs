@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod contract_v0_2;
 pub mod host_api;
 pub mod http_grant;
+pub mod limiter;
 pub mod pool;
 pub mod registry;
 pub mod runtime;

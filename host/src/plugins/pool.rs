@@ -78,13 +78,39 @@ pub enum PluginError {
     Host(String),
     #[error("is unhealthy after repeated failures; next try in {0:?}")]
     Unhealthy(Duration),
+    #[error("is busy: no instance came free within {0:?} (max_instances are all in use)")]
+    Busy(Duration),
+}
+
+/// Bytes kept of an error message a plugin returns (it goes into log lines).
+const MAX_PLUGIN_MESSAGE: usize = 1024;
+
+/// `message` cut to [`MAX_PLUGIN_MESSAGE`] bytes at a character boundary.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_PLUGIN_MESSAGE {
+        let mut end = MAX_PLUGIN_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 impl PluginError {
+    /// The plugin answered with an error message of its own.
+    fn returned(message: String) -> PluginError {
+        PluginError::Returned(bounded(message))
+    }
+
     /// Whether this says the plugin malfunctions (as opposed to answering with an
     /// error of its own, or not being called): these count towards its back-off.
     fn is_malfunction(&self) -> bool {
-        !matches!(self, PluginError::Returned(_) | PluginError::Unhealthy(_))
+        !matches!(
+            self,
+            PluginError::Returned(_) | PluginError::Unhealthy(_) | PluginError::Busy(_)
+        )
     }
 }
 
@@ -141,6 +167,8 @@ struct Instance {
 pub struct Health {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
+    /// Calls that found every instance busy (not failures of the plugin).
+    pub saturated: AtomicU64,
     state: Mutex<HealthState>,
 }
 
@@ -255,6 +283,8 @@ pub struct PluginPool {
     engine: wasmtime::Engine,
     serials: AtomicU64,
     contract: Contract,
+    /// The plugin's log lines, all its instances and roles together.
+    log_budget: Arc<super::host_api::LogBudget>,
     pub health: Health,
 }
 
@@ -368,16 +398,31 @@ async fn invoke(i: &mut Instance, call: Call<'_>) -> wasmtime::Result<Reply> {
     })
 }
 
+/// What every role of one plugin file shares.
+#[derive(Clone)]
+pub struct PluginSettings {
+    pub name: Arc<str>,
+    /// Its `[plugins.<name>]` table, as the JSON `configure` receives.
+    pub config_json: String,
+    pub limits: Limits,
+    /// Its log lines, all instances and roles together.
+    pub log_budget: Arc<super::host_api::LogBudget>,
+}
+
 impl PluginPool {
     pub fn new(
         runtime: &Runtime,
-        name: Arc<str>,
+        plugin: &PluginSettings,
         role: Role,
         contract: Contract,
         component: &Component,
-        config_json: String,
-        limits: Limits,
     ) -> anyhow::Result<PluginPool> {
+        let PluginSettings {
+            name,
+            config_json,
+            limits,
+            log_budget,
+        } = plugin.clone();
         use contract_v0_2 as v2;
         let pre = runtime.linker().instantiate_pre(component)?;
         let pre = match (role, contract) {
@@ -415,6 +460,7 @@ impl PluginPool {
             idle: Mutex::new(Vec::new()),
             serials: AtomicU64::new(1),
             contract,
+            log_budget,
             health: Health::default(),
         })
     }
@@ -458,7 +504,7 @@ impl PluginPool {
         known_revision: Option<u64>,
     ) -> Result<Discovered, PluginError> {
         match self.run(Call::Discover(player, known_revision)).await? {
-            Reply::Discover(r) => r.map_err(PluginError::Returned),
+            Reply::Discover(r) => r.map_err(PluginError::returned),
             _ => Err(wrong_reply()),
         }
     }
@@ -471,7 +517,7 @@ impl PluginPool {
         player: &Player,
     ) -> Result<Option<String>, PluginError> {
         match self.run(Call::Select(set, player)).await? {
-            Reply::Select(r) => r.map_err(PluginError::Returned),
+            Reply::Select(r) => r.map_err(PluginError::returned),
             _ => Err(wrong_reply()),
         }
     }
@@ -481,7 +527,7 @@ impl PluginPool {
         match self.run(Call::Route(player)).await? {
             Reply::Route(r, serial) => r
                 .map(|routed| routed.map(|routed| (routed, serial)))
-                .map_err(PluginError::Returned),
+                .map_err(PluginError::returned),
             _ => Err(wrong_reply()),
         }
     }
@@ -493,9 +539,14 @@ impl PluginPool {
             .map(|_| ())
     }
 
-    /// Runs `call` on a warm instance under the plugin's deadline. Getting an
-    /// instance (waiting for a free one, or building one) counts against the
-    /// deadline too.
+    /// Runs `call` on a warm instance under the plugin's deadline.
+    ///
+    /// Waiting for a free instance (all `max_instances` busy with other calls)
+    /// is bounded by the deadline too, but apart: a plugin that is merely busy
+    /// under load fails that call with [`PluginError::Busy`], which is no
+    /// malfunction and never counts toward its back-off. The call itself,
+    /// building an instance included, then gets the whole deadline, so a call
+    /// that waited is not cut short for it.
     async fn run(&self, call: Call<'_>) -> Result<Reply, PluginError> {
         self.health.calls.fetch_add(1, Ordering::Relaxed);
         let function = call.function();
@@ -503,9 +554,24 @@ impl PluginPool {
         if let Some(wait) = self.health.blocked(started) {
             return Err(PluginError::Unhealthy(wait));
         }
+        let metrics = crate::metrics::metrics();
+        let permit = match tokio::time::timeout(
+            self.limits.call_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(PluginError::Host("plugin is shutting down".to_owned())),
+            Err(_) => {
+                metrics.plugin_saturated(&self.name);
+                self.health.saturated.fetch_add(1, Ordering::Relaxed);
+                return Err(PluginError::Busy(self.limits.call_timeout));
+            }
+        };
         let _ticking = self.epoch.enter();
         let result = tokio::time::timeout(self.limits.call_timeout, async {
-            let mut lease = self.lease().await?;
+            let mut lease = self.lease(permit).await?;
             let Some(instance) = lease.instance.as_mut() else {
                 return Err(PluginError::Host("lease without an instance".to_owned()));
             };
@@ -521,7 +587,6 @@ impl PluginPool {
         })
         .await
         .unwrap_or(Err(PluginError::Timeout(self.limits.call_timeout)));
-        let metrics = crate::metrics::metrics();
         metrics.plugin_call(&self.name, function, started.elapsed());
         match &result {
             Ok(_) => self.health.succeeded(&self.name),
@@ -542,13 +607,7 @@ impl PluginPool {
         result
     }
 
-    async fn lease(&self) -> Result<Lease<'_>, PluginError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PluginError::Host("plugin is shutting down".to_owned()))?;
+    async fn lease(&self, permit: OwnedSemaphorePermit) -> Result<Lease<'_>, PluginError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let instance = match idle {
             Some(instance) => instance,
@@ -564,7 +623,7 @@ impl PluginPool {
     async fn instantiate(&self) -> Result<Instance, PluginError> {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), &self.limits),
+            HostState::new(self.name.clone(), &self.limits, self.log_budget.clone()),
         );
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(1);
@@ -598,7 +657,7 @@ impl PluginPool {
                 target_set: None,
                 serial: self.serials.fetch_add(1, Ordering::Relaxed),
             }),
-            Ok((_, Err(message))) => Err(PluginError::Config(message)),
+            Ok((_, Err(message))) => Err(PluginError::Config(bounded(message))),
             Err(e) => Err(classify(
                 e,
                 self.limits.memory_limit,
@@ -618,8 +677,9 @@ impl PluginPool {
 }
 
 fn classify(e: wasmtime::Error, memory_limit: usize, stderr: String) -> PluginError {
-    let chain = format!("{e:?}");
-    if chain.contains("forcing trap when growing memory") {
+    if e.downcast_ref::<super::limiter::MemoryLimitExceeded>()
+        .is_some()
+    {
         return PluginError::MemoryLimit(memory_limit >> 20);
     }
     let trap = match e.downcast_ref::<Trap>() {
@@ -702,5 +762,6 @@ mod tests {
         assert!(PluginError::MemoryLimit(1).is_malfunction());
         assert!(!PluginError::Returned("no".into()).is_malfunction());
         assert!(!PluginError::Unhealthy(Duration::from_secs(1)).is_malfunction());
+        assert!(!PluginError::Busy(Duration::from_secs(1)).is_malfunction());
     }
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
-use super::pool::{Contract, Limits, PluginPool, Role};
+use super::pool::{Contract, Limits, PluginPool, PluginSettings, Role};
 use super::runtime::{CodeSource, Runtime, hex, read_wasm};
 use crate::config::{Config, is_plugin_name};
 
@@ -272,18 +272,16 @@ async fn load_file(
         );
     }
     let name: Arc<str> = name.into();
+    let settings = PluginSettings {
+        name: name.clone(),
+        config_json: config_json.clone(),
+        limits: limits.clone(),
+        log_budget: Arc::default(),
+    };
     let mut pools = Vec::new();
     for (role, role_contract) in &exported {
-        let pool = PluginPool::new(
-            runtime,
-            name.clone(),
-            *role,
-            *role_contract,
-            &component,
-            config_json.clone(),
-            limits.clone(),
-        )
-        .with_context(|| format!("plugin `{name}` cannot be linked as a {role} plugin"))?;
+        let pool = PluginPool::new(runtime, &settings, *role, *role_contract, &component)
+            .with_context(|| format!("plugin `{name}` cannot be linked as a {role} plugin"))?;
         pool.warm_up()
             .await
             .map_err(|e| anyhow::anyhow!("plugin `{name}` {e}"))?;

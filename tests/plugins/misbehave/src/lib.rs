@@ -5,8 +5,12 @@
 //!
 //! It is also a discovery plugin, for the adversarial tests of target validation:
 //! mode `bad-targets` lists a target with port 0, one with an invalid host and a
-//! valid one (`good`); `only-bad-targets` lists the two invalid ones alone. Any
-//! other mode discovers nothing.
+//! valid one (`good`); `only-bad-targets` lists the two invalid ones alone;
+//! `huge-targets` lists 200,000 targets; `fat-targets` lists one target with
+//! 10,000 metadata pairs and a good one. Any other mode discovers nothing.
+//!
+//! Status modes `log-flood` (a million log lines per call) and `log-forge` (a
+//! line with newlines that imitate router log lines) test the `log` import.
 
 use passage_sdk::{
     Config, Discovered, Discovery, Player, Plugin, Status, StatusRequest, StatusResponse, Target,
@@ -81,6 +85,18 @@ impl Status for Misbehave {
                 passage_sdk::log::info("misbehave: hello from the plugin");
                 answer("misbehave logged".to_owned())
             }
+            "log-flood" => {
+                for i in 0..1_000_000 {
+                    passage_sdk::log::info(&format!("misbehave: flood line {i}"));
+                }
+                answer("misbehave flooded".to_owned())
+            }
+            "log-forge" => {
+                passage_sdk::log::warn(
+                    "misbehave: innocent\n2026-12-01T00:00:00.000000Z ERROR passage: FORGED line\r\x1b[31mred",
+                );
+                answer("misbehave forged".to_owned())
+            }
             _ => answer("misbehave ok".to_owned()),
         }
     }
@@ -97,8 +113,20 @@ impl Discovery for Misbehave {
             targets.push(Target::new("zero-port", "10.0.0.9", 0));
             targets.push(Target::new("bad-host", "not a host!", 25565));
         }
-        if self.mode == "bad-targets" {
+        if matches!(self.mode.as_str(), "bad-targets" | "fat-targets") {
             targets.push(Target::new("good", "10.0.0.1", 25565));
+        }
+        if self.mode == "fat-targets" {
+            let mut fat = Target::new("fat", "10.0.0.2", 25565);
+            fat.metadata = (0..10_000)
+                .map(|i| (format!("k{i}"), "v".to_owned()))
+                .collect();
+            targets.insert(0, fat);
+        }
+        if self.mode == "huge-targets" {
+            targets = (0..200_000)
+                .map(|i| Target::new(&format!("t{i}"), "10.0.0.3", 25565))
+                .collect();
         }
         Ok(Discovered::Targets(TargetList {
             revision: 1,

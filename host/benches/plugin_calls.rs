@@ -36,6 +36,7 @@ fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) ->
             memory_limit: 256 << 20,
             max_instances: 1,
             http_allow: Vec::new(),
+            allow_private_networks: false,
             failure_threshold: 3,
             max_backoff: Duration::from_secs(60),
         },

@@ -418,7 +418,10 @@ mod imp {
             },
             ErrorCode::DestinationNotFound => format!("cannot resolve {host}"),
             ErrorCode::DestinationUnavailable => format!("{at} is unreachable"),
-            ErrorCode::DestinationIpProhibited => format!("{at}: the address is prohibited"),
+            ErrorCode::DestinationIpProhibited => format!(
+                "{at}: refused by the router, it resolves to a loopback, private or link-local address \
+                 (the grant needs allow_private_networks = true)"
+            ),
             ErrorCode::DestinationIpUnroutable => format!("{at}: the address is unroutable"),
             ErrorCode::ConnectionRefused => format!("connection refused by {at}"),
             ErrorCode::ConnectionTerminated => {

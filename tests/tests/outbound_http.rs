@@ -135,3 +135,69 @@ async fn http_discovery_without_a_grant_is_denied_and_the_router_is_unharmed() {
         .await
         .expect("ping");
 }
+
+/// A granted *name* that resolves to a loopback address (`localhost` does; a
+/// community plugin's author who controls a granted name's DNS could aim it at
+/// the admin endpoint, a cloud metadata service or the private network): the
+/// router checks the address it resolves, refuses it, and the request never
+/// arrives. Once the grant allows private networks, it does.
+#[tokio::test]
+async fn a_granted_name_resolving_to_a_private_address_is_refused_until_allowed() {
+    let endpoint = HttpStub::start(&targets("10.5.0.1")).await;
+    let port = endpoint.addr.port();
+    let config = |extra: &str| {
+        format!(
+            "[auth]\nmode = \"offline\"\n[limits]\nlogin_per_second = 0\n\
+             [plugins.http-discovery]\nurl = \"http://localhost:{port}/targets\"\nrefresh_ms = 200\ntimeout_ms = 500\n\
+             [plugin_runtime.grants.http-discovery]\nhttp_allow = [\"localhost:{port}\"]\ncall_timeout_ms = 2000\n{extra}"
+        )
+    };
+    let plugins = || {
+        vec![
+            ("http-discovery", plugin_wasm("http-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+        ]
+    };
+    let router = Router::start(RouterSpec {
+        config: &config(""),
+        plugins: plugins(),
+        ..Default::default()
+    });
+    let refused = route(&router).await.expect_err("no targets");
+    assert_eq!(
+        refused,
+        "The network could not choose a server for you. Please try again in a moment."
+    );
+    let line = router.wait_for_log(&["outbound HTTP request refused", "http-discovery"]);
+    for needle in [
+        "localhost resolves to",
+        "loopback",
+        "plugin_runtime.grants.http-discovery.allow_private_networks = true",
+    ] {
+        assert!(line.contains(needle), "{needle} missing: {line}");
+    }
+    assert!(
+        line.contains("127.0.0.1") || line.contains("::1"),
+        "the address is named: {line}"
+    );
+    // The plugin was told why, and nothing reached the service.
+    router.wait_for_log(&["refused by the router", "allow_private_networks"]);
+    assert_eq!(endpoint.hits(), 0, "no request left the router");
+    ping(router.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
+    drop(router);
+
+    let router = Router::start(RouterSpec {
+        config: &config("allow_private_networks = true\n"),
+        plugins: plugins(),
+        ..Default::default()
+    });
+    assert_eq!(
+        route(&router).await,
+        Ok("10.5.0.1".to_owned()),
+        "{}",
+        router.log()
+    );
+    assert!(endpoint.hits() >= 1);
+}

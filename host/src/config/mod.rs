@@ -298,7 +298,12 @@ pub struct Grant {
     pub max_instances: Option<usize>,
     /// Hosts the plugin may send HTTP requests to through `wasi:http`: `host` or
     /// `host:port` (any port when none is given). Empty: no outbound HTTP at all.
+    /// A name is reached only at the public addresses it resolves to; an IP
+    /// address is reached as written, private or not.
     pub http_allow: Vec<String>,
+    /// Let names in `http_allow` resolve to loopback, private (RFC 1918, ULA),
+    /// link-local and other non-public addresses too.
+    pub allow_private_networks: bool,
 }
 
 impl Default for PluginRuntime {
@@ -324,6 +329,7 @@ pub struct PluginLimits {
     pub memory_limit: usize,
     pub max_instances: usize,
     pub http_allow: Vec<String>,
+    pub allow_private_networks: bool,
     pub failure_threshold: u32,
     pub max_backoff: Duration,
 }
@@ -349,6 +355,7 @@ impl PluginRuntime {
             memory_limit: mib_to_bytes(grant.memory_limit_mib.unwrap_or(self.memory_limit_mib)),
             max_instances: grant.max_instances.unwrap_or(self.max_instances),
             http_allow: grant.http_allow,
+            allow_private_networks: grant.allow_private_networks,
             failure_threshold: self.failure_threshold,
             max_backoff: Duration::from_millis(self.max_backoff_ms),
         }

@@ -1,27 +1,23 @@
 //! What a plugin instance can reach: the `log` import, a WASI context that grants
 //! nothing (no files, sockets, environment or arguments; stdout discarded; the tail of
 //! stderr kept so a panic message can be logged), and `wasi:http` outbound requests
-//! to exactly the hosts the operator granted it (none by default).
+//! to exactly the hosts the operator granted it (none by default; `outbound_http`
+//! sends them).
 
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use std::future::Future;
-use std::time::Duration;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{
-    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
-    WasiHttpView,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::http_grant::HttpGrant;
 use super::limiter::PluginLimiter;
+use super::outbound_http::OutboundHttp;
 
 use super::bindings::{self, Level};
 
@@ -70,7 +66,7 @@ impl HostState {
             http: WasiHttpCtx::new(),
             http_hooks: OutboundHttp {
                 plugin: plugin_name,
-                grant: HttpGrant::new(&limits.http_allow),
+                grant: HttpGrant::new(&limits.http_allow, limits.allow_private_networks),
                 max_wait: limits.call_timeout,
             },
         }
@@ -102,65 +98,6 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.http_hooks,
         }
-    }
-}
-
-/// Sends a plugin's `wasi:http` request only to a host its grant names. A denied
-/// request fails inside the plugin with `HTTP-request-denied`, and the router logs
-/// it, naming the plugin, the host and the grant to change.
-struct OutboundHttp {
-    plugin: Arc<str>,
-    grant: HttpGrant,
-    /// Timeouts asked for by the plugin are capped at its call deadline: a request
-    /// can never outlive the call that made it by much.
-    max_wait: Duration,
-}
-
-impl WasiHttpHooks for OutboundHttp {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                )>,
-            > + Send,
-    > {
-        let uri = request.uri();
-        let host = uri.host().unwrap_or("").to_owned();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let plugin = &*self.plugin;
-        if !self.grant.allows(&host, port) {
-            tracing::warn!(
-                plugin,
-                host = %host,
-                port,
-                "plugin's outbound HTTP request denied: {host}:{port} is not in plugin_runtime.grants.{plugin}.http_allow"
-            );
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-        tracing::debug!(plugin, host = %host, port, "plugin's outbound HTTP request");
-        let cap = |t: Option<Duration>| Some(t.unwrap_or(self.max_wait).min(self.max_wait));
-        let options = RequestOptions {
-            connect_timeout: cap(options.and_then(|o| o.connect_timeout)),
-            first_byte_timeout: cap(options.and_then(|o| o.first_byte_timeout)),
-            between_bytes_timeout: cap(options.and_then(|o| o.between_bytes_timeout)),
-        };
-        _ = fut;
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
-        })
     }
 }
 

@@ -61,6 +61,12 @@ impl HostPattern {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         self.host.eq_ignore_ascii_case(host) && self.port.is_none_or(|p| p == port)
     }
+
+    /// Whether the entry is an IP address (which grants that address itself,
+    /// private or not) rather than a name.
+    pub fn is_ip(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_ok()
+    }
 }
 
 impl fmt::Display for HostPattern {
@@ -78,21 +84,38 @@ impl fmt::Display for HostPattern {
 }
 
 /// A plugin's whole outbound-HTTP grant; empty denies everything.
+///
+/// A name in it is reached only at public addresses (the host checks what it
+/// resolves to, see `outbound_http`); an IP address in it is reached as
+/// written; `allow_private_networks` lets names resolve to private, loopback and
+/// link-local addresses too.
 #[derive(Debug, Clone, Default)]
 pub struct HttpGrant {
     allowed: Vec<HostPattern>,
+    allow_private_networks: bool,
 }
 
 impl HttpGrant {
     /// Entries are checked by the configuration's validation; one that does not
     /// parse here is left out (denied), never widened.
-    pub fn new(entries: &[String]) -> HttpGrant {
+    pub fn new(entries: &[String], allow_private_networks: bool) -> HttpGrant {
         HttpGrant {
             allowed: entries
                 .iter()
                 .filter_map(|e| HostPattern::parse(e).ok())
                 .collect(),
+            allow_private_networks,
         }
+    }
+
+    pub fn allows_private_networks(&self) -> bool {
+        self.allow_private_networks
+    }
+
+    /// Whether an IP-address entry of the grant covers `ip:port`: the operator
+    /// named that address, so it is reached even when it is not public.
+    pub fn names_ip(&self, ip: &str, port: u16) -> bool {
+        self.allowed.iter().any(|p| p.is_ip() && p.allows(ip, port))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,9 +166,12 @@ mod tests {
 
     #[test]
     fn empty_grant_denies() {
-        let g = HttpGrant::new(&[]);
+        let g = HttpGrant::new(&[], false);
         assert!(!g.allows("127.0.0.1", 80));
-        let g = HttpGrant::new(&["127.0.0.1".to_owned()]);
+        let g = HttpGrant::new(&["127.0.0.1".to_owned(), "localhost".to_owned()], false);
         assert!(g.allows("127.0.0.1", 80));
+        assert!(g.names_ip("127.0.0.1", 80));
+        assert!(g.allows("localhost", 80) && !g.names_ip("localhost", 80));
+        assert!(!g.allows_private_networks());
     }
 }

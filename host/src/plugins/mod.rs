@@ -6,6 +6,7 @@ pub mod contract_v0_2;
 pub mod host_api;
 pub mod http_grant;
 pub mod limiter;
+pub mod outbound_http;
 pub mod pool;
 pub mod registry;
 pub mod runtime;

@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let rt = Arc::new(Runtime::new(cache.path().to_path_buf()).unwrap());
+    let rt = Arc::new(Runtime::new(Some(cache.path().to_path_buf())).unwrap());
 
     let status = pool(
         &rt,

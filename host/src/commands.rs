@@ -78,7 +78,13 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
                 .map_err(|e| format!("plugin_runtime.dir: {e:#}"))
         });
     let plugin_names: Vec<String> = match listing {
-        Ok(files) => {
+        Ok(crate::plugins::registry::WasmFiles { files, misnamed }) => {
+            for (path, why) in misnamed {
+                report.errors.push(format!(
+                    "plugin_runtime.dir: {} is skipped: {why}",
+                    path.display()
+                ));
+            }
             if files.is_empty() {
                 report.warnings.push(format!(
                     "plugin_runtime.dir: no *.wasm in {}: status answers the fallback and no player can be routed",

@@ -45,6 +45,7 @@ pub struct Metrics {
     routing_latency: Histogram,
     session_latency: Histogram,
     session_failures: Family<Labels1, Counter>,
+    session_calls: Family<Labels1, Counter>,
     cookies: Family<Labels2, Counter>,
     plugin_calls: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
     plugin_traps: Family<PluginLabels, Counter>,
@@ -75,6 +76,7 @@ impl Metrics {
             routing_latency: latency(),
             session_latency: latency(),
             session_failures: Family::default(),
+            session_calls: Family::default(),
             cookies: Family::default(),
             plugin_calls: Family::new_with_constructor(latency),
             plugin_traps: Family::default(),
@@ -129,8 +131,13 @@ impl Metrics {
             m.session_latency.clone(),
         );
         registry.register(
+            "session_server_calls",
+            "hasJoined calls by outcome: verified, not_verified (the player is refused), unavailable (the player is told the servers are down)",
+            m.session_calls.clone(),
+        );
+        registry.register(
             "session_server_failures",
-            "hasJoined calls that did not verify the player (not_verified) or failed (unavailable)",
+            "hasJoined calls that did not verify the player, by reason: not_verified, rate_limited (429), server_error (5xx), redirect, unexpected_status, timeout, network, invalid_response",
             m.session_failures.clone(),
         );
         registry.register(
@@ -216,8 +223,18 @@ impl Metrics {
         self.routing_latency.observe(took.as_secs_f64());
     }
 
+    /// `failure` is `None` when the player was verified, else `not_verified` or
+    /// the outage's reason.
     pub fn session_call(&self, took: Duration, failure: Option<&'static str>) {
         self.session_latency.observe(took.as_secs_f64());
+        let outcome = match failure {
+            None => "verified",
+            Some("not_verified") => "not_verified",
+            Some(_) => "unavailable",
+        };
+        self.session_calls
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
         if let Some(reason) = failure {
             self.session_failures
                 .get_or_create(&[("reason", reason)])

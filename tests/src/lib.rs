@@ -146,8 +146,12 @@ impl Router {
             .unwrap_or_else(|| dir.path().join("cache"));
         let mut command = Command::new(passage_bin());
         // Metrics on a free port, so routers of parallel tests never collide;
-        // a test's own `env` may override it.
-        command.env("PASSAGE_METRICS__BIND", "127.0.0.1:0");
+        // a test's own `env` may override these defaults.
+        command
+            .env("PASSAGE_METRICS__BIND", "127.0.0.1:0")
+            .env("XDG_CACHE_HOME", &cache)
+            .env("RUST_LOG", "passage=debug,info")
+            .env("NO_COLOR", "1");
         command.envs(spec.env.iter().copied());
         let mut child = command
             .arg("--config")
@@ -157,9 +161,6 @@ impl Router {
             .arg("--plugins-dir")
             .arg(&plugins_dir)
             .args(&spec.args)
-            .env("XDG_CACHE_HOME", &cache)
-            .env("RUST_LOG", "passage=debug,info")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -184,12 +184,38 @@ async fn session_server_saying_no_fails_verification() {
 
 #[tokio::test]
 async fn unavailable_session_server_gets_its_own_message() {
-    for behavior in [Behavior::ServerError, Behavior::InvalidJson] {
+    // 429 is how Mojang's session server tells a busy router to slow down: an
+    // outage, not a verdict on the player.
+    for (behavior, reason) in [
+        (Behavior::ServerError, "server_error"),
+        (Behavior::Status(503), "server_error"),
+        (Behavior::Status(429), "rate_limited"),
+        (Behavior::Status(302), "redirect"),
+        (Behavior::InvalidJson, "invalid_response"),
+    ] {
         let session = SessionServer::start(behavior).await;
         let router = online_router(&session);
         let params = LoginParams::new(775, "Steve", Some(session.addr));
-        expect_disconnect(&router, &params, "unavailable").await;
+        expect_disconnect(
+            &router,
+            &params,
+            "Authentication servers are unavailable. Please try again later.",
+        )
+        .await;
+        let (_, metrics) = passage_tests::http_get(router.metrics_addr(), "/metrics")
+            .await
+            .unwrap();
+        let series = format!("passage_session_server_failures_total{{reason=\"{reason}\"}} 1");
+        assert!(
+            metrics.contains(&series),
+            "{behavior:?}: {series} missing\n{metrics}"
+        );
     }
+    // 403 is the session server's "no": failed to verify.
+    let session = SessionServer::start(Behavior::Status(403)).await;
+    let router = online_router(&session);
+    let params = LoginParams::new(775, "Steve", Some(session.addr));
+    expect_disconnect(&router, &params, "Failed to verify username!").await;
 }
 
 #[tokio::test]
@@ -438,4 +464,19 @@ async fn unexpected_login_packets_close_only_that_connection() {
     c.send(0x03, &[]).await.unwrap(); // Login Acknowledged
     let (id, _) = first_configuration_packet(&mut c).await;
     assert_eq!(id, 0x02, "configuration Disconnect");
+
+    // But not without end: 17 unasked-for answers close the connection.
+    let mut c = passage_tests::client::Client::connect(router.addr, 767)
+        .await
+        .unwrap();
+    let mut bytes = passage_tests::handshake(767, "play.example.com", 25565, 2);
+    bytes.extend(passage_tests::frame(0x00, &start));
+    c.send_raw(&bytes).await.unwrap();
+    let (id, _) = c.recv().await.unwrap();
+    assert_eq!(id, 0x02, "Login Success");
+    for i in 0..17 {
+        c.send(0x02, &[i, 0x00]).await.unwrap();
+    }
+    assert!(c.closed().await, "still open after 17 ignored packets");
+    router.wait_for_log(&["closing: malformed packet", "login (too many packets)"]);
 }

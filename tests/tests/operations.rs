@@ -167,9 +167,23 @@ async fn session_server_and_cookie_metrics() {
     assert_eq!(
         sample(
             &text,
-            r#"passage_session_server_failures_total{reason="unavailable"}"#
+            r#"passage_session_server_failures_total{reason="server_error"}"#
         ),
         1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"passage_session_server_calls_total{outcome="unavailable"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"passage_session_server_calls_total{outcome="verified"}"#
+        ),
+        2.0
     );
 }
 

@@ -437,3 +437,39 @@ async fn a_failing_strategy_backs_off_and_the_fallback_strategy_routes_meanwhile
     }
     router.wait_for_log(&["plugin recovered", "pick"]);
 }
+
+/// A file in the plugins directory whose name cannot be a plugin's is skipped on
+/// its own, with an ERROR naming it: it neither stops start-up nor keeps the
+/// other files of the same reload from applying.
+#[tokio::test]
+async fn a_misnamed_file_is_skipped_on_its_own() {
+    let router = Router::start(RouterSpec {
+        config: &config(""),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("pick", plugin_wasm("flaky-strategy")),
+            ("Not A Name", plugin_wasm("player-fill")),
+        ],
+        ..Default::default()
+    });
+    router.wait_for_log(&[
+        "plugin file skipped",
+        "Not A Name.wasm",
+        "a plugin name uses only",
+    ]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.1");
+    // In one burst: another misnamed file and a real update.
+    std::fs::copy(
+        plugin_wasm("player-fill"),
+        router.plugins_dir().join("Bad.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        plugin_wasm("player-fill"),
+        router.plugins_dir().join("pick.wasm"),
+    )
+    .unwrap();
+    router.wait_for_log(&["plugins reloaded", "updated=pick"]);
+    router.wait_for_log(&["plugin file skipped", "Bad.wasm"]);
+    assert_eq!(host_for(&router, "Alex").await, "10.0.0.2");
+}

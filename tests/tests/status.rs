@@ -296,3 +296,90 @@ async fn compiled_plugins_are_cached_across_restarts() {
     let ping = ping(second.addr, 767, "play.example.com").await.unwrap();
     assert_eq!(ping.status["players"]["max"], 123);
 }
+
+/// The user the tests run as (from /proc), to tell whether they may chown.
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A compiled-code cache that someone else could have written is never loaded:
+/// a directory owned by another user (the router runs without a cache), and an
+/// entry planted by another user in the router's own directory (compiled
+/// instead). Without any cache location, none is made in the shared /tmp.
+#[tokio::test]
+async fn a_cache_someone_else_could_write_is_not_trusted() {
+    if !running_as_root() {
+        return passage_tests::skip("handing files to another user needs root (chown)");
+    }
+    let chown = |path: &std::path::Path| {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown {}", path.display());
+    };
+    fn spec(cache: &std::path::Path) -> RouterSpec<'_> {
+        RouterSpec {
+            config: FIXED_STATUS_CONFIG,
+            plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+            cache_dir: Some(cache),
+            ..Default::default()
+        }
+    }
+    // Filled by a first router, then handed to another user (uid 65534).
+    let cache = tempfile::tempdir().unwrap();
+    drop(Router::start(spec(cache.path())));
+    chown(&cache.path().join("passage"));
+    let router = Router::start(spec(cache.path()));
+    let line = router.wait_for_log(&["compiled-code cache off"]);
+    assert!(line.contains("owned by uid 65534"), "{line}");
+    router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+    drop(router);
+
+    // The router's own directory, but an entry another user wrote.
+    let cache = tempfile::tempdir().unwrap();
+    drop(Router::start(spec(cache.path())));
+    let dir = cache.path().join("passage");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        chown(&entry.unwrap().path());
+    }
+    let router = Router::start(spec(cache.path()));
+    let line = router.wait_for_log(&["ignoring compiled-code cache entry"]);
+    assert!(line.contains("owned by uid 65534"), "{line}");
+    router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+}
+
+/// With no cache location at all (no HOME, no XDG_CACHE_HOME, no cache_dir), the
+/// router runs without a cache rather than in the world-writable temporary
+/// directory.
+#[tokio::test]
+async fn without_a_cache_location_nothing_is_cached_in_tmp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let router = Router::start(RouterSpec {
+        config: FIXED_STATUS_CONFIG,
+        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+        env: vec![
+            ("XDG_CACHE_HOME", ""),
+            ("HOME", ""),
+            ("TMPDIR", tmp.path().to_str().unwrap()),
+        ],
+        ..Default::default()
+    });
+    router.wait_for_log(&["compiled-code cache off", "no plugin_runtime.cache_dir"]);
+    router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "nothing in TMPDIR"
+    );
+}

@@ -22,13 +22,76 @@ const MAX_SIGNATURE_CHARS: usize = 1024;
 /// "Failed to verify username" versus "Authentication servers are unavailable".
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum SessionError {
-    /// The session server answered and said this client has not joined (204, a 4xx,
-    /// or a profile for another name).
+    /// The session server answered and said this client has not joined (204, 403
+    /// and the other 4xx but 429, or a profile for another name).
     #[error("session server did not verify the player")]
     NotVerified,
-    /// No usable answer: connection failure, timeout, 5xx, oversized or invalid body.
+    /// No usable answer: connection failure, timeout, 429 (rate limited), 5xx, a
+    /// redirect (not followed), an oversized or invalid body.
     #[error("session server unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Outage),
+}
+
+/// Why the session server gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    pub kind: OutageKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageKind {
+    /// 429: the session server rate-limits this router (Mojang does under load).
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// 3xx: never followed (the configured URL is the session server).
+    Redirect,
+    /// Any other status a session server does not answer with.
+    UnexpectedStatus,
+    Timeout,
+    /// Connecting, sending or reading failed.
+    Network,
+    /// A 200 whose body is not a profile, or too large.
+    InvalidResponse,
+}
+
+impl OutageKind {
+    /// Metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutageKind::RateLimited => "rate_limited",
+            OutageKind::ServerError => "server_error",
+            OutageKind::Redirect => "redirect",
+            OutageKind::UnexpectedStatus => "unexpected_status",
+            OutageKind::Timeout => "timeout",
+            OutageKind::Network => "network",
+            OutageKind::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl SessionError {
+    pub fn unavailable(kind: OutageKind, detail: impl Into<String>) -> SessionError {
+        SessionError::Unavailable(Outage {
+            kind,
+            detail: detail.into(),
+        })
+    }
+
+    /// Metrics label: `not_verified`, or the outage's kind.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SessionError::NotVerified => "not_verified",
+            SessionError::Unavailable(outage) => outage.kind.as_str(),
+        }
+    }
 }
 
 /// One profile property (typically `textures`), passed on to the client unchanged.
@@ -61,9 +124,13 @@ impl Profile {
     /// Parses and bounds-checks a `hasJoined` body. Any defect is `Unavailable`:
     /// the server answered "yes" but with something we cannot hand to a client.
     pub fn from_json(body: &[u8]) -> Result<Profile, SessionError> {
-        let raw: RawProfile = serde_json::from_slice(body)
-            .map_err(|e| SessionError::Unavailable(format!("invalid profile JSON: {e}")))?;
-        let invalid = || SessionError::Unavailable("invalid profile".to_owned());
+        let raw: RawProfile = serde_json::from_slice(body).map_err(|e| {
+            SessionError::unavailable(
+                OutageKind::InvalidResponse,
+                format!("invalid profile JSON: {e}"),
+            )
+        })?;
+        let invalid = || SessionError::unavailable(OutageKind::InvalidResponse, "invalid profile");
 
         // Mojang sends the 32-digit undashed form; the dashed form is accepted too
         // because some alternative auth servers use it. Braced/URN forms are not.
@@ -132,6 +199,9 @@ impl SessionServer {
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("passage/", env!("CARGO_PKG_VERSION")))
+            // A session server answers; a redirect is a misconfiguration (or an
+            // attempt to send the player's name and hash elsewhere).
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .timeout(timeout)
             .build()?;
@@ -162,7 +232,7 @@ impl SessionServer {
     ) -> Result<Profile, SessionError> {
         let body = tokio::time::timeout(self.timeout, self.fetch(username, server_hash, ip))
             .await
-            .map_err(|_| SessionError::Unavailable("timed out".to_owned()))??;
+            .map_err(|_| SessionError::unavailable(OutageKind::Timeout, "timed out"))??;
 
         // Some alternative servers answer "not joined" with an empty 200.
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -199,14 +269,17 @@ impl SessionServer {
             .query(&query)
             .send()
             .await
-            .map_err(|e| SessionError::Unavailable(describe(&e)))?;
+            .map_err(|e| SessionError::unavailable(kind_of(&e), describe(&e)))?;
 
         let status = response.status();
-        if status == reqwest::StatusCode::NO_CONTENT || status.is_client_error() {
-            return Err(SessionError::NotVerified);
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(SessionError::Unavailable(format!("HTTP status {status}")));
+        let outage = |kind| SessionError::unavailable(kind, format!("HTTP status {status}"));
+        match status.as_u16() {
+            200 => {}
+            429 => return Err(outage(OutageKind::RateLimited)),
+            204 | 400..=499 => return Err(SessionError::NotVerified),
+            300..=399 => return Err(outage(OutageKind::Redirect)),
+            500..=599 => return Err(outage(OutageKind::ServerError)),
+            _ => return Err(outage(OutageKind::UnexpectedStatus)),
         }
 
         // Refuse early when the server announces too much, and still count while
@@ -215,20 +288,36 @@ impl SessionServer {
             .content_length()
             .is_some_and(|len| len > MAX_BODY_BYTES as u64)
         {
-            return Err(SessionError::Unavailable("response too large".to_owned()));
+            return Err(SessionError::unavailable(
+                OutageKind::InvalidResponse,
+                "response too large",
+            ));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| SessionError::Unavailable(describe(&e)))?
+            .map_err(|e| SessionError::unavailable(kind_of(&e), describe(&e)))?
         {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(SessionError::Unavailable("response too large".to_owned()));
+                return Err(SessionError::unavailable(
+                    OutageKind::InvalidResponse,
+                    "response too large",
+                ));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+fn kind_of(error: &reqwest::Error) -> OutageKind {
+    if error.is_timeout() {
+        OutageKind::Timeout
+    } else if error.is_body() || error.is_decode() {
+        OutageKind::InvalidResponse
+    } else {
+        OutageKind::Network
     }
 }
 
@@ -455,6 +544,44 @@ mod tests {
         assert!(matches!(got, Err(SessionError::Unavailable(_))), "{got:?}");
     }
 
+    /// The status of each answer decides between "failed to verify" and "the
+    /// servers are unavailable": Mojang rate-limits busy servers with 429, which is
+    /// an outage, not a verdict about the player. A redirect is never followed.
+    #[tokio::test]
+    async fn statuses_say_what_happened() {
+        for (status, reason) in [
+            ("204 No Content", "not_verified"),
+            ("403 Forbidden", "not_verified"),
+            ("404 Not Found", "not_verified"),
+            ("429 Too Many Requests", "rate_limited"),
+            ("500 Internal Server Error", "server_error"),
+            ("503 Service Unavailable", "server_error"),
+            ("302 Found", "redirect"),
+            ("301 Moved Permanently", "redirect"),
+        ] {
+            let (addr, mut seen) = serve(move |_| {
+                Reply::Raw(
+                    format!(
+                        "HTTP/1.1 {status}\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes(),
+                )
+            })
+            .await;
+            let got = client(addr, false).has_joined("Notch", HASH, None).await;
+            assert_eq!(
+                got.as_ref().err().map(SessionError::reason),
+                Some(reason),
+                "{status}: {got:?}"
+            );
+            seen.recv().await.expect("one request");
+            assert!(
+                seen.try_recv().is_err(),
+                "{status}: the redirect was followed"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn invalid_json_is_unavailable() {
         let (addr, _seen) = serve(|_| http("200 OK", "{\"id\": 12, oops")).await;
@@ -518,7 +645,10 @@ mod tests {
         let got = client(addr, false).has_joined("Notch", HASH, None).await;
         assert_eq!(
             got,
-            Err(SessionError::Unavailable("response too large".into()))
+            Err(SessionError::unavailable(
+                OutageKind::InvalidResponse,
+                "response too large"
+            ))
         );
 
         // Not announced: body delimited by connection close.
@@ -530,7 +660,10 @@ mod tests {
         let got = client(addr, false).has_joined("Notch", HASH, None).await;
         assert_eq!(
             got,
-            Err(SessionError::Unavailable("response too large".into()))
+            Err(SessionError::unavailable(
+                OutageKind::InvalidResponse,
+                "response too large"
+            ))
         );
     }
 
@@ -555,7 +688,10 @@ mod tests {
     #[test]
     fn profile_bounds() {
         let ok = |json: serde_json::Value| Profile::from_json(json.to_string().as_bytes());
-        let invalid = Err(SessionError::Unavailable("invalid profile".into()));
+        let invalid = Err(SessionError::unavailable(
+            OutageKind::InvalidResponse,
+            "invalid profile",
+        ));
 
         let dashed =
             ok(serde_json::json!({"id": "069a79f4-44e9-4726-a5be-fca90e38aaf5", "name": "Notch"}));
@@ -612,7 +748,10 @@ mod tests {
             .await;
         assert_eq!(
             got,
-            Err(SessionError::Unavailable("invalid profile".into()))
+            Err(SessionError::unavailable(
+                OutageKind::InvalidResponse,
+                "invalid profile"
+            ))
         );
     }
 

@@ -361,15 +361,19 @@ impl PluginRuntime {
         }
     }
 
-    pub fn cache_dir(&self) -> PathBuf {
+    /// Where compiled plugins are cached: `cache_dir`, else
+    /// `$XDG_CACHE_HOME/passage`, else `~/.cache/passage`; `None` without any of
+    /// them (never the shared temporary directory, where anyone could plant an
+    /// entry first).
+    pub fn cache_dir(&self) -> Option<PathBuf> {
         if let Some(dir) = &self.cache_dir {
-            return dir.clone();
+            return Some(dir.clone());
         }
-        let base = std::env::var_os("XDG_CACHE_HOME")
+        let nonempty = |var| std::env::var_os(var).filter(|v| !v.is_empty());
+        nonempty("XDG_CACHE_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("passage")
+            .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("passage"))
     }
 }
 

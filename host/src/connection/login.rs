@@ -9,7 +9,7 @@ use crate::auth::cookie::{
     AUTH_COOKIE, AuthCookie, SESSION_COOKIE, SessionCookie, verify_auth_cookie,
 };
 use crate::auth::offline::offline_uuid;
-use crate::auth::session_server::{Profile, ProfileProperty, SessionError};
+use crate::auth::session_server::{OutageKind, Profile, ProfileProperty, SessionError};
 use crate::config::AuthMode;
 use crate::crypto::{decrypt_login, random_verify_token, server_hash};
 use crate::l10n::Message;
@@ -26,6 +26,22 @@ use crate::versions;
 /// Serverbound login packets are small: the largest we expect is a Cookie
 /// Response (5120 bytes of payload plus its key).
 const MAX_LOGIN_FRAME: usize = 8 * 1024;
+/// Packets of the login state we ignore (answers to queries we did not make,
+/// cookies we did not ask for) before calling the client abusive.
+const MAX_IGNORED_LOGIN_PACKETS: usize = 16;
+
+/// Counts a login packet we ignore; an error past the bound.
+fn tolerate(conn: &mut Connection, id: i32) -> Result<(), ConnectionError> {
+    conn.ignored += 1;
+    if conn.ignored > MAX_IGNORED_LOGIN_PACKETS {
+        return Err(DecodeError::UnknownPacket {
+            state: "login (too many packets)",
+            id,
+        }
+        .into());
+    }
+    Ok(())
+}
 
 pub(super) async fn run(
     conn: &mut Connection,
@@ -122,9 +138,11 @@ pub(super) async fn run(
             }
             LoginPluginResponse::ID => {
                 LoginPluginResponse::decode_body(body)?;
+                tolerate(conn, id)?;
             }
             CookieResponse::ID => {
                 CookieResponse::decode_body(body)?;
+                tolerate(conn, id)?;
             }
             id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
         }
@@ -166,12 +184,16 @@ async fn request_cookies(
                 match response.key.as_str() {
                     AUTH_COOKIE => auth = response.payload,
                     SESSION_COOKIE => session = response.payload,
-                    _ => continue,
+                    _ => {
+                        tolerate(conn, id)?;
+                        continue;
+                    }
                 }
                 answered += 1;
             }
             LoginPluginResponse::ID => {
                 LoginPluginResponse::decode_body(body)?;
+                tolerate(conn, id)?;
             }
             id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
         }
@@ -266,6 +288,7 @@ async fn authenticate_online(
             EncryptionResponse::ID => break EncryptionResponse::decode_body(body)?,
             LoginPluginResponse::ID => {
                 LoginPluginResponse::decode_body(body)?;
+                tolerate(conn, id)?;
             }
             id => return Err(DecodeError::UnknownPacket { state: "login", id }.into()),
         }
@@ -301,17 +324,14 @@ async fn authenticate_online(
         tokio::time::timeout_at(deadline, shared.session.has_joined(&start.name, &hash, ip))
             .await
             .unwrap_or_else(|_| {
-                Err(SessionError::Unavailable(
-                    "login deadline reached".to_owned(),
+                Err(SessionError::unavailable(
+                    OutageKind::Timeout,
+                    "login deadline reached",
                 ))
             });
     metrics().session_call(
         asked.elapsed(),
-        match &verdict {
-            Ok(_) => None,
-            Err(SessionError::NotVerified) => Some("not_verified"),
-            Err(SessionError::Unavailable(_)) => Some("unavailable"),
-        },
+        verdict.as_ref().err().map(SessionError::reason),
     );
     match verdict {
         Ok(profile) => Ok(Some(profile)),

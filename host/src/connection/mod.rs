@@ -199,6 +199,8 @@ pub(crate) struct Connection {
     deadline: Instant,
     /// Its share of the connection caps.
     slot: Slot,
+    /// Packets ignored in the current state (bounded by each state).
+    ignored: usize,
 }
 
 impl Connection {
@@ -215,6 +217,7 @@ impl Connection {
             login_started: None,
             deadline: Instant::now(),
             slot,
+            ignored: 0,
         }
     }
 
@@ -222,6 +225,7 @@ impl Connection {
     fn enter(&mut self, state: &'static str, deadline: Instant) {
         self.state = state;
         self.deadline = deadline;
+        self.ignored = 0;
     }
 
     async fn run(&mut self) -> Result<(), ConnectionError> {

@@ -251,7 +251,7 @@ mod tests {
     async fn router_component_uses_the_0_1_types_and_log() -> anyhow::Result<()> {
         let path = plugin("reserving_router");
         let cache = tempfile::tempdir()?;
-        let runtime = Runtime::new(cache.path().to_path_buf())?;
+        let runtime = Runtime::new(Some(cache.path().to_path_buf()))?;
         let (component, _) = runtime.load_component(&path)?;
 
         // A 0.2.0 component through and through: no 0.1.0 import sneaked in.
@@ -333,7 +333,7 @@ mod tests {
     async fn same_linker_still_runs_0_1_components() -> anyhow::Result<()> {
         let path = plugin("round_robin");
         let cache = tempfile::tempdir()?;
-        let runtime = Runtime::new(cache.path().to_path_buf())?;
+        let runtime = Runtime::new(Some(cache.path().to_path_buf()))?;
         let (component, _) = runtime.load_component(&path)?;
         let (imports, exports) = interfaces(&runtime, &component);
         assert_eq!(exports, [STRATEGY_EXPORT]);

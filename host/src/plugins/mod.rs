@@ -2,6 +2,7 @@
 //! and warm instance pools called under deadlines.
 
 pub mod bindings;
+pub mod code_cache;
 pub mod contract_v0_2;
 pub mod host_api;
 pub mod http_grant;

@@ -139,7 +139,12 @@ impl Plugins {
         on_failure: OnFailure,
     ) -> anyhow::Result<(Plugins, Changes)> {
         let dir = &config.plugin_runtime.dir;
-        let files = wasm_files(dir)?;
+        let WasmFiles { files, misnamed } = wasm_files(dir)?;
+        // A misnamed file is skipped on its own: it cannot be any plugin's, and
+        // it must not keep the others from loading.
+        for (path, why) in &misnamed {
+            tracing::error!(file = %path.display(), "plugin file skipped: {why}");
+        }
         for name in config.plugins.keys() {
             if !files.iter().any(|(n, _)| n == name) {
                 tracing::warn!(plugin = %name, dir = %dir.display(), "config has a [plugins.{name}] table but there is no {name}.wasm");
@@ -322,39 +327,50 @@ async fn load_file(
     ))
 }
 
-/// `(name, path)` of every `*.wasm` directly in `dir`, sorted by name. A missing
-/// directory is an empty one (with a warning): the router still answers pings.
-pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// The `*.wasm` files directly in `dir`: the loadable ones as `(name, path)`,
+/// sorted by name, and the ones whose name cannot be a plugin's, with why. A
+/// missing directory is an empty one (with a warning): the router still answers
+/// pings.
+pub(crate) struct WasmFiles {
+    pub files: Vec<(String, PathBuf)>,
+    pub misnamed: Vec<(PathBuf, String)>,
+}
+
+pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<WasmFiles> {
+    let mut found = WasmFiles {
+        files: Vec::new(),
+        misnamed: Vec::new(),
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(dir = %dir.display(), "plugins directory does not exist; running without plugins");
-            return Ok(Vec::new());
+            return Ok(found);
         }
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("cannot read plugins directory {}", dir.display()));
         }
     };
-    let mut files = Vec::new();
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "wasm") || !path.is_file() {
             continue;
         }
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
-            bail!("plugin file name {} is not UTF-8", path.display());
-        };
-        if !is_plugin_name(&name) {
-            bail!(
-                "plugin file {}: a plugin name uses only a-z, 0-9, `-` and `_`",
-                path.display()
-            );
+        match path.file_stem().and_then(|s| s.to_str()) {
+            Some(name) if is_plugin_name(name) => found.files.push((name.to_owned(), path)),
+            Some(_) => found.misnamed.push((
+                path,
+                "a plugin name uses only a-z, 0-9, `-` and `_`".to_owned(),
+            )),
+            None => found
+                .misnamed
+                .push((path, "the file name is not UTF-8".to_owned())),
         }
-        files.push((name, path));
     }
-    files.sort();
-    Ok(files)
+    found.files.sort();
+    found.misnamed.sort();
+    Ok(found)
 }
 
 /// A role is an exported interface of the contract, so a component's roles (and

@@ -2,8 +2,6 @@
 //! a restart loads plugins in milliseconds instead of recompiling them.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -14,6 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, EngineWeak};
 
+use super::code_cache::CodeCache;
 use super::host_api::{self, HostState};
 
 /// How often the engine's epoch advances. A call that runs longer than one tick
@@ -30,7 +29,8 @@ const MAX_WASM_BYTES: u64 = 256 << 20;
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: PathBuf,
+    /// `None`: every start compiles (no trustworthy directory).
+    cache: Option<CodeCache>,
     epoch: Arc<EpochGate>,
 }
 
@@ -91,7 +91,9 @@ pub enum CodeSource {
 }
 
 impl Runtime {
-    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+    /// A runtime caching compiled code in `cache_dir`, if given and trustworthy
+    /// (otherwise a WARN says why, and plugins are compiled at every start).
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -100,10 +102,27 @@ impl Runtime {
         spawn_epoch_ticker(engine.weak(), epoch.clone())
             .context("cannot start the plugin epoch thread")?;
         let linker = host_api::linker(&engine)?;
+        let cache = match cache_dir {
+            None => {
+                tracing::warn!(
+                    "compiled-code cache off: no plugin_runtime.cache_dir, XDG_CACHE_HOME or HOME; plugins are compiled at every start"
+                );
+                None
+            }
+            Some(dir) => match CodeCache::open(dir) {
+                Ok(cache) => Some(cache),
+                Err(e) => {
+                    tracing::warn!(
+                        "compiled-code cache off, plugins are compiled at every start: {e:#}"
+                    );
+                    None
+                }
+            },
+        };
         Ok(Runtime {
             engine,
             linker,
-            cache_dir,
+            cache,
             epoch,
         })
     }
@@ -137,12 +156,35 @@ impl Runtime {
         sha256: &[u8; 32],
         path: &Path,
     ) -> anyhow::Result<(Component, CodeSource)> {
-        let cache_file = self.cache_dir.join(self.cache_key(sha256));
-        match self.load_cached(&cache_file) {
-            Ok(Some(component)) => return Ok((component, CodeSource::Cache)),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(file = %cache_file.display(), "ignoring compiled-code cache entry: {e:#}")
+        let key = self.cache_key(sha256);
+        if let Some(cache) = &self.cache {
+            match cache.load(&key) {
+                Ok(Some(artifact)) => {
+                    // SAFETY: `deserialize` must only see bytes produced by
+                    // `precompile_component` of a compatible engine, because they
+                    // are loaded as native code. This entry was written by
+                    // `CodeCache::store` below: its name binds it to the wasm file's
+                    // hash, the wasmtime version and this engine's compatibility
+                    // hash (and wasmtime re-checks version and configuration in the
+                    // header); its SHA-256 prefix rules out truncation or
+                    // corruption since; and `CodeCache::load` checked that the entry
+                    // and its directory are owned and writable only by the user
+                    // running Passage, who could equally replace the Passage
+                    // binary itself.
+                    match unsafe { Component::deserialize(&self.engine, &artifact) } {
+                        Ok(component) => return Ok((component, CodeSource::Cache)),
+                        Err(e) => tracing::warn!(
+                            entry = %key,
+                            "ignoring compiled-code cache entry: {e:?}"
+                        ),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    dir = %cache.dir().display(),
+                    entry = %key,
+                    "ignoring compiled-code cache entry, compiling instead: {e:#}"
+                ),
             }
         }
         let started = Instant::now();
@@ -156,8 +198,10 @@ impl Runtime {
         // this very engine, which is the input `deserialize` requires.
         let component = unsafe { Component::deserialize(&self.engine, &artifact) }
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        if let Err(e) = self.store_cached(&cache_file, &artifact) {
-            tracing::warn!(dir = %self.cache_dir.display(), "cannot write the compiled-code cache: {e:#}");
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.store(&key, &artifact)
+        {
+            tracing::warn!(dir = %cache.dir().display(), "cannot write the compiled-code cache: {e:#}");
         }
         Ok((component, CodeSource::Compiled))
     }
@@ -174,58 +218,6 @@ impl Runtime {
             wasmtime_version(),
             h.finish()
         )
-    }
-
-    fn load_cached(&self, file: &Path) -> anyhow::Result<Option<Component>> {
-        let meta = match std::fs::metadata(file) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let dir_meta = std::fs::metadata(&self.cache_dir)?;
-        // Only trust entries nobody but their owner could have written.
-        if meta.permissions().mode() & 0o022 != 0 || dir_meta.permissions().mode() & 0o022 != 0 {
-            bail!("cache entry or directory is writable by group or others");
-        }
-        let bytes = std::fs::read(file)?;
-        let Some((digest, artifact)) = bytes.split_first_chunk::<32>() else {
-            bail!("truncated cache entry");
-        };
-        if Sha256::digest(artifact).as_slice() != digest {
-            bail!("cache entry does not match its checksum");
-        }
-        // SAFETY: `deserialize` must only see bytes produced by `precompile_component`
-        // of a compatible engine, because they are loaded as native code. This entry
-        // was written by `store_cached` below: the file name binds it to the wasm
-        // file's hash, the wasmtime version and this engine's compatibility hash
-        // (and wasmtime re-checks version and configuration in the header); the
-        // SHA-256 prefix rules out truncation or corruption since; and the entry and
-        // its directory are writable only by their owner, the user running Passage,
-        // who could equally replace the Passage binary itself.
-        let component = unsafe { Component::deserialize(&self.engine, artifact) }
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        Ok(Some(component))
-    }
-
-    fn store_cached(&self, file: &Path, artifact: &[u8]) -> anyhow::Result<()> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.cache_dir)?;
-        // Write then rename: a concurrent reader (another replica sharing the
-        // directory) never sees half a file.
-        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        out.write_all(&Sha256::digest(artifact))?;
-        out.write_all(artifact)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, file)?;
-        Ok(())
     }
 }
 

@@ -5,11 +5,10 @@
 
 use wasmtime::ResourceLimiter;
 
-/// Linear memories one instance may create. A component compiled from Rust,
-/// Python (componentize-py) or JavaScript (componentize-js) has one; the cap
-/// leaves room for a component that links a second module with its own memory,
-/// and the memory cap counts all of them together anyway.
-const MAX_MEMORIES: usize = 2;
+/// Linear memories one instance may create: one, as a component compiled from
+/// Rust, Python (componentize-py) or JavaScript (componentize-js) has. (The
+/// memory cap counts every memory together anyway.)
+const MAX_MEMORIES: usize = 1;
 /// Tables one instance may create (a component's core modules each have a few).
 const MAX_TABLES: usize = 64;
 /// Elements of one table: function references of a large interpreter fit.

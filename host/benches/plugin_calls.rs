@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use passage::plugins::bindings::{Discovered, Player, StatusRequest};
-use passage::plugins::pool::{Contract, Limits, PluginSettings};
-use passage::plugins::{PluginPool, Role, Runtime, TargetSet};
+use passage::plugins::contract::roles_of;
+use passage::plugins::pool::{Limits, PluginSettings, RoleKind};
+use passage::plugins::roles::{Discovery, Status, Strategy};
+use passage::plugins::types::{Discovered, Player, PlayerContext, StatusRequest};
+use passage::plugins::{Pool, Runtime, TargetSet};
 
 fn wasm(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -26,8 +28,12 @@ fn wasm(name: &str) -> PathBuf {
     file
 }
 
-fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) -> PluginPool {
+fn pool<R: RoleKind>(rt: &Arc<Runtime>, name: &str, config: serde_json::Value) -> Pool<R> {
     let (component, _) = rt.load_component(&wasm(name)).expect("plugin loads");
+    let api = roles_of(&component, rt.engine())
+        .into_iter()
+        .find(|api| api.role == R::ROLE)
+        .expect("the plugin serves the role");
     let settings = PluginSettings {
         name: name.into(),
         config_json: config.to_string(),
@@ -41,8 +47,9 @@ fn pool(rt: &Arc<Runtime>, name: &str, role: Role, config: serde_json::Value) ->
             max_backoff: Duration::from_secs(60),
         },
         log_budget: Default::default(),
+        services: rt.services(),
     };
-    PluginPool::new(rt, &settings, role, Contract::V0_1, &component).expect("plugin links")
+    Pool::new(rt, &settings, api, &component).expect("plugin links")
 }
 
 fn targets_config(n: usize) -> serde_json::Value {
@@ -80,12 +87,7 @@ fn bench(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
     let rt = Arc::new(Runtime::new(Some(cache.path().to_path_buf())).unwrap());
 
-    let status = pool(
-        &rt,
-        "fixed-status",
-        Role::Status,
-        serde_json::json!({"motd": "hi"}),
-    );
+    let status = pool::<Status>(&rt, "fixed-status", serde_json::json!({"motd": "hi"}));
     let request = StatusRequest {
         client_ip: "203.0.113.7".into(),
         protocol: 767,
@@ -98,19 +100,17 @@ fn bench(c: &mut Criterion) {
     });
 
     let player = player();
+    let context = PlayerContext::default();
     let mut group = c.benchmark_group("login-round");
     for n in [10usize, 100, 1000] {
-        let discovery = pool(&rt, "fixed-discovery", Role::Discovery, targets_config(n));
-        let strategy = pool(&rt, "player-fill", Role::Strategy, serde_json::json!({}));
-        let Discovered::Targets(list) = tokio.block_on(discovery.discover(&player, None)).unwrap()
+        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n));
+        let strategy = pool::<Strategy>(&rt, "player-fill", serde_json::json!({}));
+        let Discovered::Targets { revision, targets } =
+            tokio.block_on(discovery.discover(&player, None)).unwrap()
         else {
             panic!("first discovery lists targets")
         };
-        let set = TargetSet {
-            id: 1,
-            targets: list.targets,
-        };
-        let revision = list.revision;
+        let set = TargetSet { id: 1, targets };
 
         // The steady state of a login: discovery says "unchanged", the strategy
         // already holds the set and receives only the player.
@@ -118,7 +118,7 @@ fn bench(c: &mut Criterion) {
             b.to_async(&tokio).iter(|| async {
                 let d = discovery.discover(&player, Some(revision)).await.unwrap();
                 assert!(matches!(d, Discovered::Unchanged));
-                strategy.select(&set, &player).await.unwrap().unwrap()
+                strategy.select(&set, &player, &context).await.unwrap()
             })
         });
         // The targets changed: discovery returns the whole list and the strategy
@@ -129,18 +129,16 @@ fn bench(c: &mut Criterion) {
                 next_id += 1;
                 let discovery = &discovery;
                 let strategy = &strategy;
-                let player = &player;
+                let (player, context) = (&player, &context);
                 let id = next_id;
                 async move {
-                    let Discovered::Targets(list) = discovery.discover(player, None).await.unwrap()
+                    let Discovered::Targets { targets, .. } =
+                        discovery.discover(player, None).await.unwrap()
                     else {
                         panic!("no known revision: the list comes back")
                     };
-                    let set = TargetSet {
-                        id,
-                        targets: list.targets,
-                    };
-                    strategy.select(&set, player).await.unwrap().unwrap()
+                    let set = TargetSet { id, targets };
+                    strategy.select(&set, player, context).await.unwrap()
                 }
             })
         });

@@ -133,6 +133,12 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
             r.hosts
                 .iter()
                 .map(|(host, s)| (format!("routing.hosts.\"{host}\""), s)),
+        )
+        .chain(
+            r.admission
+                .iter()
+                .flatten()
+                .map(|s| ("routing.admission".to_owned(), s)),
         );
     for (key, plugin) in named {
         if !plugin_names.iter().any(|p| p == plugin) {

@@ -37,10 +37,10 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                         "contract": pool.contract().as_str(),
                         // A router keeps one instance whatever the limit says.
                         "max_instances": pool.limits().max_instances,
-                        "calls": pool.health.calls.load(Ordering::Relaxed),
-                        "failures": pool.health.failures.load(Ordering::Relaxed),
-                        "busy": pool.health.saturated.load(Ordering::Relaxed),
-                        "health": pool.health.view(),
+                        "calls": pool.health().calls.load(Ordering::Relaxed),
+                        "failures": pool.health().failures.load(Ordering::Relaxed),
+                        "busy": pool.health().saturated.load(Ordering::Relaxed),
+                        "health": pool.health().view(),
                     })
                 })
                 .collect();

@@ -304,6 +304,11 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let live = Arc::new(Live::new(Active::new(plugins, &config, 0)?));
+    runtime
+        .services()
+        .set_network(Arc::new(passage::reload::LiveNetwork(Arc::downgrade(
+            &live,
+        ))));
     // RSA key generation takes a moment: once at start-up, never on a login.
     let server_key = tokio::task::spawn_blocking(passage::crypto::ServerKey::generate)
         .await

@@ -53,6 +53,7 @@ pub struct Metrics {
     plugin_saturated: Family<PluginLabels, Counter>,
     plugin_unhealthy: Family<PluginLabels, Gauge>,
     plugin_reloads: Family<Labels1, Counter>,
+    waiting: Gauge,
     ready: Gauge,
 }
 
@@ -84,6 +85,7 @@ impl Metrics {
             plugin_saturated: Family::default(),
             plugin_unhealthy: Family::default(),
             plugin_reloads: Family::default(),
+            waiting: Gauge::default(),
             ready: Gauge::default(),
         };
         registry.register(
@@ -175,6 +177,11 @@ impl Metrics {
             "plugin_reloads",
             "Plugin set reloads by outcome: applied, partial (some files refused), refused",
             m.plugin_reloads.clone(),
+        );
+        registry.register(
+            "players_waiting",
+            "Players held in configuration because a plugin answered `wait` (a queue, a backend waking up)",
+            m.waiting.clone(),
         );
         registry.register(
             "ready",
@@ -285,6 +292,11 @@ impl Metrics {
         self.plugin_reloads
             .get_or_create(&[("outcome", outcome)])
             .inc();
+    }
+
+    /// One more (`1`) or one fewer (`-1`) player waiting.
+    pub fn waiting(&self, change: i64) {
+        self.waiting.inc_by(change);
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, Problems};
 use crate::plugins::registry::{Changes, OnFailure};
 use crate::plugins::{Plugins, Runtime};
-use crate::routing::Router;
+use crate::routing::Dispatcher;
 use crate::status::StatusService;
 
 /// Quiet time after the last file event before reloading: a plugin being copied
@@ -38,7 +38,7 @@ const MAX_DEBOUNCE: Duration = Duration::from_secs(3);
 /// reloadable with it.
 pub struct Active {
     pub plugins: Arc<Plugins>,
-    pub router: Router,
+    pub dispatcher: Dispatcher,
     pub status: StatusService,
     /// Counts reloads: 0 for the set loaded at start-up.
     pub generation: u64,
@@ -47,7 +47,7 @@ pub struct Active {
 impl Active {
     pub fn new(plugins: Arc<Plugins>, config: &Config, generation: u64) -> anyhow::Result<Active> {
         Ok(Active {
-            router: Router::new(plugins.clone(), &config.routing)?,
+            dispatcher: Dispatcher::new(plugins.clone(), &config.routing)?,
             status: StatusService::new(plugins.clone(), &config.status)?,
             plugins,
             generation,
@@ -65,6 +65,25 @@ impl Live {
 
     pub fn current(&self) -> Arc<Active> {
         self.0.load_full()
+    }
+}
+
+/// The network as status plugins read it (`network.targets`): the current set's
+/// discovered targets. Holds the set weakly: the plugins it serves are part of it.
+pub struct LiveNetwork(pub std::sync::Weak<Live>);
+
+impl crate::plugins::host_api::NetworkView for LiveNetwork {
+    fn targets(
+        &self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Vec<crate::plugins::types::Target>> + Send + '_>,
+    > {
+        Box::pin(async move {
+            match self.0.upgrade() {
+                Some(live) => live.current().dispatcher.current_targets().await,
+                None => Vec::new(),
+            }
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Choosing a backend for a player: discovery plugins (merged, cached by revision),
-//! then the strategy plugin, and validation of everything they return.
+//! Choosing a backend for a player ([`Dispatcher`]): admission plugins, then
+//! discovery plugins (merged, cached by revision) and the strategy plugin, or a
+//! router plugin that does both; and validation of everything they return.
 //!
 //! What a plugin hands back is bounded here, before the host keeps, merges or
 //! copies it: at most [`MAX_TARGETS`] targets per discovery answer, and per
@@ -8,10 +9,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::Routing;
-use crate::plugins::bindings::{Discovered, Player, Target};
-use crate::plugins::{PluginError, PluginPool, Plugins, TargetSet};
+use crate::plugins::roles::{Admission, Router, Strategy};
+use crate::plugins::types::{
+    Discovered, ExtraPatch, Message, Placement, Player, PlayerContext, Selection, Target, Verdict,
+    Wait,
+};
+use crate::plugins::{PluginError, Plugins, Pool, TargetSet};
 
 /// Most targets one discovery plugin may list at once: a larger answer is refused
 /// whole (the plugin's previous list keeps serving).
@@ -50,6 +56,84 @@ impl RouteError {
     }
 }
 
+/// What one routing round decided.
+pub enum Decision {
+    /// Send the player here.
+    Transfer(Routed),
+    /// No target for this player, and the plugin's reason.
+    Reject { plugin: String, message: Message },
+    /// Hold the player and ask again; a router may hold a reservation meanwhile.
+    Wait {
+        wait: Wait,
+        reservation: Option<Reservation>,
+    },
+}
+
+/// A routing decision to transfer.
+pub struct Routed {
+    pub target: Target,
+    /// The strategy or router plugin that chose it.
+    pub plugin: String,
+    /// Set when a router reserved the target: given back if the player is not
+    /// sent there.
+    pub reservation: Option<Reservation>,
+    /// Changes to the player's data to store with the cookie.
+    pub extra: Option<ExtraPatch>,
+}
+
+/// A router's reservation, with the way back to the instance holding it. Given
+/// back to the router when dropped, unless [`Reservation::used`]: whatever path
+/// a connection ends on (the player leaves, a write fails, a later answer
+/// differs), a reservation that was not used is released.
+pub struct Reservation {
+    pool: Arc<Pool<Router>>,
+    token: String,
+    instance: u64,
+    used: bool,
+}
+
+impl Reservation {
+    /// The player was sent to the reserved target: nothing to give back.
+    pub fn used(mut self) {
+        self.used = true;
+    }
+
+    /// The router's own string.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Tells the router the player was not sent to the reserved target.
+    pub async fn release(mut self) {
+        self.used = true;
+        release(&self.pool, &self.token, self.instance).await;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.used {
+            return;
+        }
+        let (pool, token, instance) = (
+            self.pool.clone(),
+            std::mem::take(&mut self.token),
+            self.instance,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { release(&pool, &token, instance).await });
+        }
+    }
+}
+
+async fn release(pool: &Pool<Router>, token: &str, instance: u64) {
+    if let Err(e) = pool.release(token, instance).await {
+        tracing::warn!(plugin = pool.name(), "releasing a reservation failed: {e}");
+    } else {
+        tracing::debug!(plugin = pool.name(), "reservation released");
+    }
+}
+
 /// The merged targets of all discovery plugins, with an index by id.
 struct MergedSet {
     set: TargetSet,
@@ -69,10 +153,19 @@ struct State {
     /// Revisions the current `merged` was built from.
     merged_from: Vec<Option<u64>>,
     next_set_id: u64,
+    /// When discovery was last asked (for `network.targets`).
+    discovered_at: Option<Instant>,
 }
 
-pub struct Router {
+/// How old the discovered targets a status plugin reads may be before discovery
+/// is asked again.
+const NETWORK_VIEW_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Chooses each player's backend with the plugins of one set.
+pub struct Dispatcher {
     plugins: Arc<Plugins>,
+    /// The admission plugins asked, in order.
+    admission: Vec<Arc<Pool<Admission>>>,
     /// What chooses for hosts no pattern matches.
     default: Option<Chooser>,
     /// `(pattern, chooser)`, most specific pattern first.
@@ -80,49 +173,24 @@ pub struct Router {
     /// Used when the chosen one fails.
     fallback: Option<Chooser>,
     state: Mutex<State>,
+    /// One refresh of the network view at a time.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// What picks a player's target: a strategy over the discovered targets, or a
-/// router (contract 0.2.0) that discovers and selects in one call.
+/// router (contract 0.2.0 on) that discovers and selects in one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chooser {
     Strategy(usize),
     Router(usize),
 }
 
-/// A routing decision.
-pub struct Routed {
-    pub target: Target,
-    /// Set when a router reserved the target: give it back if the player is not
-    /// sent there.
-    pub reservation: Option<Reservation>,
-}
-
-/// A router's reservation, with the way back to the instance holding it.
-pub struct Reservation {
-    pool: Arc<PluginPool>,
-    token: String,
-    instance: u64,
-}
-
-impl Reservation {
-    /// Tells the router the player was not sent to the reserved target.
-    pub async fn release(self) {
-        if let Err(e) = self.pool.release(&self.token, self.instance).await {
-            tracing::warn!(
-                plugin = self.pool.name(),
-                "releasing a reservation failed: {e}"
-            );
-        }
-    }
-}
-
-impl Router {
+impl Dispatcher {
     /// `routing.strategy` names the strategy (or router) plugin; without a name, the
     /// only loaded one is used. Several without a name is an error, so the choice
     /// never depends on file names sorting. Every plugin `routing` names must be
     /// loaded.
-    pub fn new(plugins: Arc<Plugins>, routing: &Routing) -> anyhow::Result<Router> {
+    pub fn new(plugins: Arc<Plugins>, routing: &Routing) -> anyhow::Result<Dispatcher> {
         let choosers: Vec<(&str, Chooser)> = plugins
             .strategy
             .iter()
@@ -175,9 +243,28 @@ impl Router {
             Some(name) => Some(find("routing.fallback_strategy", name)?),
             None => None,
         };
+        let admission = match &routing.admission {
+            None => plugins.admission.clone(),
+            Some(order) => order
+                .iter()
+                .map(|name| {
+                    plugins
+                        .admission
+                        .iter()
+                        .find(|p| p.name() == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "routing.admission: no admission plugin named `{name}` is loaded"
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
         let n = plugins.discovery.len();
-        Ok(Router {
+        Ok(Dispatcher {
             plugins,
+            admission,
             default,
             hosts,
             fallback,
@@ -192,8 +279,38 @@ impl Router {
                 }),
                 merged_from: vec![None; n],
                 next_set_id: 1,
+                discovered_at: None,
             }),
+            refreshing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Whether any admission plugin will be asked.
+    pub fn has_admission(&self) -> bool {
+        !self.admission.is_empty()
+    }
+
+    /// Asks the admission plugins in order; the first deny wins. `Ok(None)`: the
+    /// player may join. An admission plugin that fails refuses the player (it
+    /// must not let everyone in), as a plugin failure.
+    pub async fn admit(
+        &self,
+        player: &Player,
+        context: &PlayerContext,
+    ) -> Result<Option<(String, Message)>, RouteError> {
+        for plugin in &self.admission {
+            match plugin.admit(player, context).await {
+                Ok(Verdict::Allow) => {}
+                Ok(Verdict::Deny(message)) => return Ok(Some((plugin.name().to_owned(), message))),
+                Err(error) => {
+                    return Err(RouteError::Plugin {
+                        plugin: plugin.name().to_owned(),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// What chooses for a handshake host name.
@@ -205,11 +322,12 @@ impl Router {
             .or(self.default)
     }
 
-    fn pool(&self, chooser: Chooser) -> Option<&Arc<PluginPool>> {
+    fn chooser_name(&self, chooser: Chooser) -> &str {
         match chooser {
-            Chooser::Strategy(i) => self.plugins.strategy.get(i),
-            Chooser::Router(i) => self.plugins.router.get(i),
+            Chooser::Strategy(i) => self.plugins.strategy.get(i).map(|p| p.name()),
+            Chooser::Router(i) => self.plugins.router.get(i).map(|p| p.name()),
         }
+        .unwrap_or("?")
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -219,31 +337,46 @@ impl Router {
     /// Asks the discovery plugins, then the strategy, for this player's backend
     /// (or the router, which does both). When it fails and a fallback is
     /// configured, the fallback chooses instead.
-    pub async fn route(&self, player: &Player) -> Result<Routed, RouteError> {
+    pub async fn route(
+        &self,
+        player: &Player,
+        context: &PlayerContext,
+    ) -> Result<Decision, RouteError> {
         let Some(chooser) = self.chooser_for(&player.server_address) else {
             return Err(RouteError::NoStrategy);
         };
-        let result = self.route_with(chooser, player).await;
+        let result = self.route_with(chooser, player, context).await;
         match (&result, self.fallback) {
             (Err(e), Some(fallback)) if e.is_plugin_failure() && fallback != chooser => {
                 tracing::warn!(
-                    plugin = self.pool(chooser).map(|p| p.name()).unwrap_or("?"),
-                    fallback = self.pool(fallback).map(|p| p.name()).unwrap_or("?"),
+                    plugin = self.chooser_name(chooser),
+                    fallback = self.chooser_name(fallback),
                     "strategy failed ({e}); the fallback strategy chooses"
                 );
-                self.route_with(fallback, player).await
+                self.route_with(fallback, player, context).await
             }
             _ => result,
         }
     }
 
-    async fn route_with(&self, chooser: Chooser, player: &Player) -> Result<Routed, RouteError> {
-        let Some(pool) = self.pool(chooser) else {
-            return Err(RouteError::NoStrategy);
+    async fn route_with(
+        &self,
+        chooser: Chooser,
+        player: &Player,
+        context: &PlayerContext,
+    ) -> Result<Decision, RouteError> {
+        let strategy = match chooser {
+            Chooser::Router(i) => {
+                let Some(pool) = self.plugins.router.get(i) else {
+                    return Err(RouteError::NoStrategy);
+                };
+                return ask_router(pool, player, context).await;
+            }
+            Chooser::Strategy(i) => match self.plugins.strategy.get(i) {
+                Some(pool) => pool,
+                None => return Err(RouteError::NoStrategy),
+            },
         };
-        if let Chooser::Router(_) = chooser {
-            return ask_router(pool, player).await;
-        }
         if self.plugins.discovery.is_empty() {
             return Err(RouteError::NoDiscovery);
         }
@@ -251,10 +384,37 @@ impl Router {
         if merged.set.targets.is_empty() {
             return Err(RouteError::NoTargets);
         }
-        select(pool, &merged, player).await.map(|target| Routed {
-            target,
-            reservation: None,
-        })
+        select(strategy, &merged, player, context).await
+    }
+
+    /// The discovered targets, as a status plugin sees them (`network.targets`):
+    /// discovery is asked again when what the host holds is older than a second
+    /// (with a player made from nothing but the request: status has no player).
+    pub async fn current_targets(&self) -> Vec<Target> {
+        let fresh = |state: &State| {
+            state
+                .discovered_at
+                .is_some_and(|at| at.elapsed() < NETWORK_VIEW_MAX_AGE)
+        };
+        if !fresh(&self.state()) && !self.plugins.discovery.is_empty() {
+            let _one_at_a_time = self.refreshing.lock().await;
+            if !fresh(&self.state()) {
+                let anyone = Player {
+                    name: String::new(),
+                    uuid: String::new(),
+                    client_ip: String::new(),
+                    protocol: 0,
+                    server_address: String::new(),
+                    server_port: 0,
+                    locale: None,
+                    last_target: None,
+                };
+                if let Err(e) = self.discover(&anyone).await {
+                    tracing::debug!("network view not refreshed: {e}");
+                }
+            }
+        }
+        self.state().merged.set.targets.clone()
     }
 
     /// Calls every discovery plugin with the revision we hold from it, and
@@ -273,19 +433,19 @@ impl Router {
                         "discovery answered `unchanged` to a host that holds no list"
                     );
                 }
-                Ok(Discovered::Targets(list)) if list.targets.len() > MAX_TARGETS => {
+                Ok(Discovered::Targets { targets, .. }) if targets.len() > MAX_TARGETS => {
                     tracing::warn!(
                         plugin = plugin.name(),
-                        targets = list.targets.len(),
+                        targets = targets.len(),
                         "discovery answer refused: over {MAX_TARGETS} targets; its previous list, if any, keeps serving"
                     );
                     any_ok |= known.is_some();
                 }
-                Ok(Discovered::Targets(list)) => {
+                Ok(Discovered::Targets { revision, targets }) => {
                     any_ok = true;
-                    let targets = valid_targets(plugin.name(), list.targets);
+                    let targets = valid_targets(plugin.name(), targets);
                     self.state().per_plugin[i] = Some(Discovery {
-                        revision: list.revision,
+                        revision,
                         targets: Arc::new(targets),
                     });
                 }
@@ -305,6 +465,7 @@ impl Router {
             return Err(e);
         }
         let mut state = self.state();
+        state.discovered_at = Some(Instant::now());
         let revisions: Vec<Option<u64>> = state
             .per_plugin
             .iter()
@@ -321,49 +482,63 @@ impl Router {
 }
 
 async fn select(
-    strategy: &PluginPool,
+    strategy: &Pool<Strategy>,
     merged: &MergedSet,
     player: &Player,
-) -> Result<Target, RouteError> {
+    context: &PlayerContext,
+) -> Result<Decision, RouteError> {
+    let plugin = || strategy.name().to_owned();
     let chosen = strategy
-        .select(&merged.set, player)
+        .select(&merged.set, player, context)
         .await
         .map_err(|error| RouteError::Plugin {
-            plugin: strategy.name().to_owned(),
+            plugin: plugin(),
             error,
         })?;
-    let Some(id) = chosen else {
-        return Err(RouteError::NoChoice(strategy.name().to_owned()));
-    };
-    match merged.by_id.get(&id) {
-        Some(&i) => Ok(merged.set.targets[i].clone()),
-        None => Err(RouteError::UnknownTarget {
-            plugin: strategy.name().to_owned(),
-            id: truncate(&id, 64),
+    match chosen {
+        Selection::None => Err(RouteError::NoChoice(plugin())),
+        Selection::Reject(message) => Ok(Decision::Reject {
+            plugin: plugin(),
+            message,
         }),
+        Selection::Wait(wait) => Ok(Decision::Wait {
+            wait,
+            reservation: None,
+        }),
+        Selection::Target { id, extra } => match merged.by_id.get(&id) {
+            Some(&i) => Ok(Decision::Transfer(Routed {
+                target: merged.set.targets[i].clone(),
+                plugin: plugin(),
+                reservation: None,
+                extra,
+            })),
+            None => Err(RouteError::UnknownTarget {
+                plugin: plugin(),
+                id: truncate(&id, 64),
+            }),
+        },
     }
 }
 
 /// One call to a router plugin, run to its end even if the player leaves
 /// meanwhile: cancelling it would drop the instance holding every reservation
 /// (and could leak one the plugin made elsewhere). A reservation nobody waits for
-/// any more is released.
-async fn ask_router(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, RouteError> {
+/// any more is released (its `Drop`).
+async fn ask_router(
+    pool: &Arc<Pool<Router>>,
+    player: &Player,
+    context: &PlayerContext,
+) -> Result<Decision, RouteError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let (task_pool, player) = (pool.clone(), player.clone());
+    let (task_pool, player, context) = (pool.clone(), player.clone(), context.clone());
     tokio::spawn(async move {
-        let routed = route_once(&task_pool, &player).await;
-        if let Err(Ok(Routed {
-            reservation: Some(reservation),
-            ..
-        })) = tx.send(routed)
-        {
+        let decision = place_once(&task_pool, &player, &context).await;
+        if tx.send(decision).is_err() {
             tracing::info!(
                 plugin = task_pool.name(),
                 player = %player.name,
-                "the player left while the router chose; its reservation is released"
+                "the player left while the router chose; its reservation, if any, is released"
             );
-            reservation.release().await;
         }
     });
     rx.await.unwrap_or_else(|_| {
@@ -376,22 +551,66 @@ async fn ask_router(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, R
 
 /// The router's answer, its target checked like a discovered one; a reservation
 /// on a target that cannot be used is given back at once.
-async fn route_once(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, RouteError> {
-    let answer = pool
-        .route(player)
-        .await
-        .map_err(|error| RouteError::Plugin {
-            plugin: pool.name().to_owned(),
-            error,
-        })?;
-    let Some((routed, instance)) = answer else {
-        return Err(RouteError::NoChoice(pool.name().to_owned()));
+async fn place_once(
+    pool: &Arc<Pool<Router>>,
+    player: &Player,
+    context: &PlayerContext,
+) -> Result<Decision, RouteError> {
+    let plugin = || pool.name().to_owned();
+    let (placement, instance) =
+        pool.place(player, context)
+            .await
+            .map_err(|error| RouteError::Plugin {
+                plugin: plugin(),
+                error,
+            })?;
+    let reservation = |token: Option<String>| {
+        token.map(|token| Reservation {
+            pool: pool.clone(),
+            token,
+            instance,
+            used: false,
+        })
     };
-    let reservation = routed.reservation.map(|token| Reservation {
-        pool: pool.clone(),
-        token,
-        instance,
-    });
+    let (target, token, extra) = match placement {
+        Placement::None => return Err(RouteError::NoChoice(plugin())),
+        Placement::Reject(message) => {
+            return Ok(Decision::Reject {
+                plugin: plugin(),
+                message,
+            });
+        }
+        Placement::Wait {
+            wait,
+            reservation: token,
+        } => {
+            let held = reservation(token);
+            if let Some(r) = &held
+                && r.token.len() > MAX_RESERVATION
+            {
+                tracing::warn!(
+                    plugin = pool.name(),
+                    bytes = r.token.len(),
+                    "router answer refused: its reservation is over {MAX_RESERVATION} bytes"
+                );
+                return Err(RouteError::Plugin {
+                    plugin: plugin(),
+                    error: PluginError::Host("reservation too long".to_owned()),
+                });
+            }
+            return Ok(Decision::Wait {
+                wait,
+                reservation: held,
+            });
+        }
+        Placement::Placed {
+            target,
+            reservation,
+            extra,
+        } => (target, reservation, extra),
+    };
+    let reservation = reservation(token);
+    let id = truncate(&target.id, 64);
     if let Some(r) = &reservation
         && r.token.len() > MAX_RESERVATION
     {
@@ -400,30 +619,23 @@ async fn route_once(pool: &Arc<PluginPool>, player: &Player) -> Result<Routed, R
             bytes = r.token.len(),
             "router answer refused: its reservation is over {MAX_RESERVATION} bytes"
         );
-        let id = truncate(&routed.target.id, 64);
-        if let Some(r) = reservation {
-            r.release().await;
-        }
         return Err(RouteError::UnknownTarget {
-            plugin: pool.name().to_owned(),
+            plugin: plugin(),
             id,
         });
     }
-    let id = routed.target.id.clone();
-    match valid_targets(pool.name(), vec![routed.target]).pop() {
-        Some(target) => Ok(Routed {
+    match valid_targets(pool.name(), vec![target]).pop() {
+        Some(target) => Ok(Decision::Transfer(Routed {
             target,
+            plugin: plugin(),
             reservation,
+            extra,
+        })),
+        // The reservation is released as it is dropped.
+        None => Err(RouteError::UnknownTarget {
+            plugin: plugin(),
+            id,
         }),
-        None => {
-            if let Some(r) = reservation {
-                r.release().await;
-            }
-            Err(RouteError::UnknownTarget {
-                plugin: pool.name().to_owned(),
-                id: truncate(&id, 64),
-            })
-        }
     }
 }
 

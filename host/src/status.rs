@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::FallbackStatus;
 use crate::plugins::Plugins;
-use crate::plugins::bindings::{StatusRequest, StatusResponse, Text};
+use crate::plugins::types::{StatusReply, StatusRequest, Text};
 use crate::versions;
 
 /// The Status Response string is limited to 32767 UTF-16 units.
@@ -21,7 +21,7 @@ const FAVICON_PREFIX: &str = "data:image/png;base64,";
 
 pub struct StatusService {
     plugins: Arc<Plugins>,
-    fallback: StatusResponse,
+    fallback: StatusReply,
 }
 
 /// What the client sees, with where it came from for the log.
@@ -64,10 +64,10 @@ impl StatusService {
         };
         Ok(StatusService {
             plugins,
-            fallback: StatusResponse {
+            fallback: StatusReply {
                 version_name: fallback.version_name.clone(),
                 version_protocol: None,
-                players: Some(crate::plugins::bindings::Players {
+                players: Some(crate::plugins::types::Players {
                     online: fallback.online_players,
                     max: fallback.max_players,
                     sample: Vec::new(),
@@ -105,7 +105,7 @@ impl StatusService {
     }
 }
 
-fn answer(json: String, source: Arc<str>, r: &StatusResponse) -> StatusAnswer {
+fn answer(json: String, source: Arc<str>, r: &StatusReply) -> StatusAnswer {
     let (online, max) = r
         .players
         .as_ref()
@@ -123,7 +123,7 @@ fn answer(json: String, source: Arc<str>, r: &StatusResponse) -> StatusAnswer {
 
 /// Renders a response for a client speaking `client_protocol`. Oversized parts
 /// are dropped (favicon first, then the sample) before giving up.
-pub fn render(r: &StatusResponse, client_protocol: i32) -> Result<String, String> {
+pub fn render(r: &StatusReply, client_protocol: i32) -> Result<String, String> {
     // Refuse what cannot fit before building anything: a plugin answering megabytes
     // must cost a length check, not several serializations on a runtime thread
     // (found by `adversarial::concurrent_pings_through_a_2_mib_motd_*`). The text
@@ -239,10 +239,10 @@ fn plain_text(t: &Text) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::bindings::{PlayerSample, Players};
+    use crate::plugins::types::{PlayerSample, Players};
 
-    fn response() -> StatusResponse {
-        StatusResponse {
+    fn response() -> StatusReply {
+        StatusReply {
             version_name: "Passage".into(),
             version_protocol: None,
             players: Some(Players {

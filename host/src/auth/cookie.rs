@@ -295,6 +295,37 @@ impl AuthCookie {
         }
     }
 
+    /// What plugins see of `extra`: everything but Passage's own key.
+    pub fn plugin_extra(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut extra = self.extra.clone();
+        extra.remove(PASSAGE_EXTRA_KEY);
+        extra
+    }
+
+    /// Applies a plugin's change to `extra`: a JSON merge patch (RFC 7396: members
+    /// set, `null` removes, objects merge) of at most [`MAX_EXTRA_PATCH`] bytes that
+    /// is an object and leaves Passage's own key alone. A refused patch changes
+    /// nothing.
+    pub fn apply_extra_patch(&mut self, patch: &str) -> Result<(), ExtraPatchError> {
+        if patch.len() > MAX_EXTRA_PATCH {
+            return Err(ExtraPatchError::TooLarge { len: patch.len() });
+        }
+        let patch: serde_json::Value =
+            serde_json::from_str(patch).map_err(|_| ExtraPatchError::NotJson)?;
+        let Some(members) = patch.as_object() else {
+            return Err(ExtraPatchError::NotAnObject);
+        };
+        if members.contains_key(PASSAGE_EXTRA_KEY) {
+            return Err(ExtraPatchError::PassageKey);
+        }
+        let mut extra = serde_json::Value::Object(std::mem::take(&mut self.extra));
+        json_patch::merge(&mut extra, &patch);
+        if let serde_json::Value::Object(map) = extra {
+            self.extra = map;
+        }
+        Ok(())
+    }
+
     /// Field checks after the signature matched: a signed cookie is trusted, but one we
     /// could not turn into a Login Success is treated as absent.
     fn is_well_formed(&self) -> bool {
@@ -324,6 +355,25 @@ pub enum CookieError {
     Encode(#[from] serde_json::Error),
     #[error("cannot key HMAC-SHA256")]
     Key,
+}
+
+/// Most bytes of one change a plugin makes to a player's `extra`: with the rest
+/// of the cookie (profile properties take about 1 KiB), the signed cookie stays
+/// within the client's [`MAX_COOKIE_LEN`]. The whole cookie is checked again when
+/// signed.
+pub const MAX_EXTRA_PATCH: usize = 2048;
+
+/// Why a plugin's change to `extra` was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtraPatchError {
+    #[error("the change is {len} bytes, over {MAX_EXTRA_PATCH}")]
+    TooLarge { len: usize },
+    #[error("the change is not JSON")]
+    NotJson,
+    #[error("the change is not a JSON object (a merge patch of `extra`'s members)")]
+    NotAnObject,
+    #[error("the change touches `extra.passage`, which only Passage writes")]
+    PassageKey,
 }
 
 /// Why a returned authentication cookie was not accepted; the player then does a full
@@ -1032,5 +1082,42 @@ mod tests {
         assert!(CookieSecret::from_file(secret_file(b" \n\t").path()).is_err());
         assert!(CookieSecret::from_file(secret_file(&[b'a'; 5000]).path()).is_err());
         assert!(CookieSecret::from_file(Path::new("/nonexistent/auth_secret")).is_err());
+    }
+
+    #[test]
+    fn extra_patches_merge_and_are_bounded() {
+        let mut cookie = cookie();
+        cookie.extra = serde_json::from_value(serde_json::json!({
+            "passage": {"auth": "online", "verified_at": 1},
+            "lobby": {"visits": 1, "color": "red"},
+            "old": true,
+        }))
+        .unwrap();
+        cookie
+            .apply_extra_patch(r#"{"lobby":{"visits":2,"color":null},"old":null,"new":[1]}"#)
+            .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(cookie.extra.clone()),
+            serde_json::json!({
+                "passage": {"auth": "online", "verified_at": 1},
+                "lobby": {"visits": 2},
+                "new": [1],
+            })
+        );
+        assert_eq!(
+            serde_json::Value::Object(cookie.plugin_extra()),
+            serde_json::json!({"lobby": {"visits": 2}, "new": [1]})
+        );
+        let before = cookie.clone();
+        let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(MAX_EXTRA_PATCH));
+        for (patch, error) in [
+            (big.as_str(), ExtraPatchError::TooLarge { len: big.len() }),
+            ("{not json", ExtraPatchError::NotJson),
+            ("[1,2]", ExtraPatchError::NotAnObject),
+            (r#"{"passage":null}"#, ExtraPatchError::PassageKey),
+        ] {
+            assert_eq!(cookie.apply_extra_patch(patch), Err(error));
+            assert_eq!(cookie, before, "a refused patch changes nothing");
+        }
     }
 }

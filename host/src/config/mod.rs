@@ -80,7 +80,7 @@ impl Default for Config {
 }
 
 /// Which plugins route players.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Routing {
     /// The strategy (or router) plugin that picks targets. May be left out when
@@ -94,6 +94,30 @@ pub struct Routing {
     /// after repeated failures). Without it, the player gets the "routing failed"
     /// message.
     pub fallback_strategy: Option<String>,
+    /// The admission plugins asked, in this order (the first deny wins). Left
+    /// out: every loaded admission plugin, in file-name order.
+    pub admission: Option<Vec<String>>,
+    /// How long a player may be held when plugins answer "wait" (from the first
+    /// such answer) before the host gives up with its own message.
+    pub max_wait_ms: u64,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            strategy: None,
+            hosts: BTreeMap::new(),
+            fallback_strategy: None,
+            admission: None,
+            max_wait_ms: 60_000,
+        }
+    }
+}
+
+impl Routing {
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
 }
 
 /// One `[[resource_packs]]` entry.
@@ -610,6 +634,11 @@ impl Config {
                 "must be between 1 and 600000",
             );
         }
+        check(
+            (1..=3_600_000).contains(&self.routing.max_wait_ms),
+            "routing.max_wait_ms",
+            "must be between 1 and 3600000",
+        );
         check(
             (10..=10_000).contains(&t.keep_alive_ms),
             "timeouts.keep_alive_ms",

@@ -1,28 +1,32 @@
-//! The configuration state: reads the client's settings (locale), routes the
-//! player while keeping the connection alive, then sends the Transfer — or a
-//! localized Disconnect saying why not.
+//! The configuration state: reads the client's settings (locale), asks the
+//! admission plugins, offers resource packs, routes the player — holding them,
+//! with a dialog where the client can show one, while a plugin says "wait" —
+//! while keeping the connection alive, then sends the Transfer, or a localized
+//! Disconnect saying why not.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{Connection, ConnectionError};
 use crate::auth::cookie::{
-    AUTH_COOKIE, AuthCookie, Provenance, SESSION_COOKIE, SessionCookie, sign_auth_cookie,
+    AUTH_COOKIE, AuthCookie, CookieError, Provenance, SESSION_COOKIE, SessionCookie,
+    sign_auth_cookie,
 };
 use crate::auth::session_server::Profile;
 use crate::config::AuthMode;
 use crate::l10n::Message;
 use crate::metrics::metrics;
-use crate::plugins::bindings::{Player, Target};
+use crate::plugins::types::{ExtraPatch, Player, PlayerContext, Target, Wait};
 use crate::protocol::codec::DecodeError;
 use crate::protocol::frame::{Decode, split_id};
 use crate::protocol::packets::configuration::{
-    AddResourcePack, ClientInformation, ConfigDisconnect, KeepAlive, ResourcePackResponse,
-    StoreCookie, Transfer,
+    AddResourcePack, ClearDialog, ClientInformation, ConfigDisconnect, KeepAlive,
+    ResourcePackResponse, ShowDialog, StoreCookie, Transfer,
 };
 use crate::protocol::packets::handshake::Handshake;
-use crate::routing::Routed;
+use crate::routing::{Decision, Reservation, RouteError, Routed};
 
 /// Serverbound configuration packets: plugin messages are the largest we accept.
 const MAX_CONFIGURATION_FRAME: usize = 32 * 1024 + 64;
@@ -32,6 +36,10 @@ const MAX_IGNORED_PACKETS: usize = 64;
 /// Keep-alives sent whose answer is still awaited; older ones are forgotten (an
 /// answer to a forgotten one counts as an ignored packet).
 const MAX_OUTSTANDING_KEEP_ALIVES: usize = 8;
+/// How soon a waiting player is routed again, whatever the plugin asked: not in
+/// a busy loop, and often enough that a freed seat is noticed.
+const MIN_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// What the login state established.
 pub(super) struct LoggedIn {
@@ -47,7 +55,7 @@ pub(super) async fn run(
     login: LoggedIn,
 ) -> Result<(), ConnectionError> {
     let profile = &login.profile;
-    let deadline = Instant::now() + conn.shared.config.timeouts.configuration();
+    let mut deadline = Instant::now() + conn.shared.config.timeouts.configuration();
     conn.enter("configuration", deadline);
     conn.reader.set_max_frame_len(MAX_CONFIGURATION_FRAME);
     let mut waiting = Waiting::new(conn.shared.config.timeouts.keep_alive());
@@ -73,6 +81,51 @@ pub(super) async fn run(
         locale: Some(locale.clone()),
         last_target: login.auth_cookie.as_ref().map(|c| c.target.clone()),
     };
+    let context = PlayerContext {
+        extra: login
+            .auth_cookie
+            .as_ref()
+            .map(AuthCookie::plugin_extra)
+            .unwrap_or_default(),
+    };
+    // The plugin set of this login, kept to its end even if a reload swaps in
+    // another meanwhile.
+    let active = conn.shared.live.current();
+    let dispatcher = &active.dispatcher;
+
+    if dispatcher.has_admission() {
+        let verdict = keep_alive_during(
+            conn,
+            deadline,
+            &mut waiting,
+            dispatcher.admit(&player, &context),
+        )
+        .await?;
+        let refusal = match verdict {
+            Ok(None) => None,
+            Ok(Some((plugin, message))) => {
+                tracing::info!(player = %player.name, plugin, "admission denied");
+                conn.outcome = "denied";
+                Some(
+                    conn.shared
+                        .messages
+                        .plugin_component(&message, Some(&locale)),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(player = %player.name, "admission failed, the player is refused: {e}");
+                conn.outcome = "plugin_failure";
+                Some(
+                    conn.shared
+                        .messages
+                        .component(Message::PluginFailure, Some(&locale)),
+                )
+            }
+        };
+        if let Some(reason) = refusal {
+            return conn.send(&ConfigDisconnect { reason }).await;
+        }
+    }
 
     if !conn.shared.config.resource_packs.is_empty()
         && !offer_resource_packs(conn, &locale, deadline, &mut waiting).await?
@@ -81,38 +134,82 @@ pub(super) async fn run(
     }
 
     let routing_started = std::time::Instant::now();
-    let outcome = route_keeping_alive(conn, &player, deadline, &mut waiting).await?;
-    metrics().routing_done(routing_started.elapsed());
-    match outcome {
-        Ok(Routed {
-            target,
-            reservation,
-        }) => {
-            tracing::info!(player = %player.name, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
-            // The cookies and the Transfer leave in one write.
-            store_cookies(conn, &login, &target);
-            let sent = conn
-                .send(&Transfer {
-                    host: target.host.clone(),
-                    port: i32::from(target.port),
-                })
-                .await;
-            if let Err(e) = sent {
-                // The player will not arrive: the router may hand the slot out again.
-                if let Some(reservation) = reservation {
-                    reservation.release().await;
-                }
-                return Err(e);
+    let mut hold = Hold::default();
+    let outcome = loop {
+        let decision = keep_alive_during(
+            conn,
+            deadline,
+            &mut waiting,
+            dispatcher.route(&player, &context),
+        )
+        .await?;
+        let (wait, reservation) = match decision {
+            Ok(Decision::Wait { wait, reservation }) => (wait, reservation),
+            Ok(Decision::Transfer(routed)) => break Routing::Transfer(routed),
+            Ok(Decision::Reject { plugin, message }) => break Routing::Reject { plugin, message },
+            Err(e) => break Routing::Failed(e),
+        };
+        hold.keep(reservation).await;
+        let now = Instant::now();
+        let give_up = match hold.give_up {
+            Some(at) => at,
+            None => {
+                // The first "wait": from now on the wait, not the configuration
+                // timeout, bounds this connection (plus that timeout to say goodbye).
+                let at = now + conn.shared.config.routing.max_wait();
+                hold.give_up = Some(at);
+                hold.since = Some(now);
+                deadline = deadline.max(at + conn.shared.config.timeouts.configuration());
+                conn.enter("waiting", deadline);
+                metrics().waiting(1);
+                tracing::info!(player = %player.name, position = wait.position, "player waits");
+                at
             }
-            // The client disconnects itself on Transfer; a FIN makes sure the
-            // packet is flushed before we forget the connection.
-            conn.outcome = "transferred";
-            if let Some(started) = conn.login_started {
-                metrics().login_done(started.elapsed());
-            }
-            conn.finish().await
+        };
+        if now >= give_up {
+            break Routing::TimedOut;
         }
-        Err(e) => {
+        let dialog = (player.protocol >= ShowDialog::SINCE_PROTOCOL)
+            .then(|| waiting_dialog(&conn.shared.messages, &locale, &wait))
+            .flatten();
+        if dialog != hold.shown {
+            match &dialog {
+                Some(show) => conn.send(show).await?,
+                None => conn.send(&ClearDialog).await?,
+            }
+            hold.shown = dialog;
+        }
+        let pause = wait
+            .retry_after
+            .clamp(MIN_RETRY, MAX_RETRY)
+            .min(give_up - now);
+        tracing::debug!(player = %player.name, pause_ms = pause.as_millis() as u64, position = wait.position, "asking again after a pause");
+        keep_alive_during(conn, deadline, &mut waiting, tokio::time::sleep(pause)).await?;
+        if Instant::now() >= give_up {
+            break Routing::TimedOut;
+        }
+    };
+    metrics().routing_done(routing_started.elapsed());
+    if let Some(since) = hold.since {
+        tracing::info!(player = %player.name, waited_ms = since.elapsed().as_millis() as u64, "wait over");
+    }
+    if hold.shown.is_some() {
+        // The client reacts to a Disconnect only from the "Joining world" screen.
+        conn.queue(&ClearDialog);
+    }
+    let reason = match outcome {
+        Routing::Transfer(routed) => {
+            let routed = hold.settle(routed).await;
+            return transfer(conn, &login, &player, routed).await;
+        }
+        Routing::Reject { plugin, message } => {
+            tracing::info!(player = %player.name, plugin, "routing refused the player");
+            conn.outcome = "rejected";
+            conn.shared
+                .messages
+                .plugin_component(&message, Some(&locale))
+        }
+        Routing::Failed(e) => {
             let message = if e.is_plugin_failure() {
                 tracing::warn!(player = %player.name, "routing failed: {e}");
                 conn.outcome = "plugin_failure";
@@ -122,12 +219,140 @@ pub(super) async fn run(
                 conn.outcome = "no_target";
                 Message::NoServerAvailable
             };
-            conn.send(&ConfigDisconnect {
-                reason: conn.shared.messages.component(message, Some(&locale)),
-            })
-            .await
+            conn.shared.messages.component(message, Some(&locale))
+        }
+        Routing::TimedOut => {
+            tracing::info!(player = %player.name, max_wait_ms = conn.shared.config.routing.max_wait_ms, "the player waited routing.max_wait_ms; giving up");
+            conn.outcome = "wait_timed_out";
+            conn.shared
+                .messages
+                .component(Message::WaitTimedOut, Some(&locale))
+        }
+    };
+    // A reservation still held is given back as `hold` is dropped.
+    conn.send(&ConfigDisconnect { reason }).await
+}
+
+/// How the routing rounds ended.
+enum Routing {
+    Transfer(Routed),
+    /// A plugin refused the player, with its reason.
+    Reject {
+        plugin: String,
+        message: crate::plugins::types::Message,
+    },
+    Failed(RouteError),
+    /// The player waited `routing.max_wait_ms`.
+    TimedOut,
+}
+
+/// What a waiting player holds between rounds.
+#[derive(Default)]
+struct Hold {
+    /// The router's reservation from the last round; released when a later
+    /// answer differs, or when this is dropped (the player leaves, gives up).
+    reservation: Option<Reservation>,
+    /// The dialog on the player's screen.
+    shown: Option<ShowDialog>,
+    since: Option<Instant>,
+    give_up: Option<Instant>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        // However the connection ends, it no longer waits.
+        if self.since.is_some() {
+            metrics().waiting(-1);
         }
     }
+}
+
+impl Hold {
+    /// Takes this round's reservation; the previous one is given back unless the
+    /// router answered with the same one again.
+    async fn keep(&mut self, reservation: Option<Reservation>) {
+        let previous = std::mem::replace(&mut self.reservation, reservation);
+        if let Some(previous) = previous {
+            match &self.reservation {
+                Some(now) if now.token() == previous.token() => previous.used(),
+                _ => previous.release().await,
+            }
+        }
+    }
+
+    /// The final answer is a transfer: a reservation held from waiting is given
+    /// back unless it is the one the transfer carries.
+    async fn settle(&mut self, routed: Routed) -> Routed {
+        if let Some(previous) = self.reservation.take() {
+            match &routed.reservation {
+                Some(now) if now.token() == previous.token() => previous.used(),
+                _ => previous.release().await,
+            }
+        }
+        routed
+    }
+}
+
+/// What a waiting player sees (1.21.6+): the plugin's message and their
+/// position, under a localized title. `None` when the plugin gave neither, so
+/// the player sees the loading screen.
+fn waiting_dialog(
+    messages: &crate::l10n::Messages,
+    locale: &str,
+    wait: &Wait,
+) -> Option<ShowDialog> {
+    if wait.message.is_none() && wait.position.is_none() {
+        return None;
+    }
+    let mut body = Vec::new();
+    if let Some(message) = &wait.message {
+        body.push(messages.plugin_component(message, Some(locale)));
+    }
+    if let Some(position) = wait.position {
+        let line = messages
+            .text(Message::QueuePosition, Some(locale))
+            .replace("{position}", &position.to_string());
+        body.push(serde_json::json!({ "text": line }));
+    }
+    Some(ShowDialog {
+        title: messages.component(Message::WaitingTitle, Some(locale)),
+        body,
+        button: messages.component(Message::WaitingButton, Some(locale)),
+    })
+}
+
+/// Sends the cookies and the Transfer (in one write) and closes.
+async fn transfer(
+    conn: &mut Connection,
+    login: &LoggedIn,
+    player: &Player,
+    routed: Routed,
+) -> Result<(), ConnectionError> {
+    let Routed {
+        target,
+        plugin,
+        reservation,
+        extra,
+    } = routed;
+    tracing::info!(player = %player.name, plugin, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
+    store_cookies(conn, login, &target, &plugin, extra.as_ref());
+    conn.send(&Transfer {
+        host: target.host.clone(),
+        port: i32::from(target.port),
+    })
+    .await?;
+    // The packet is on its way: the player takes the reserved seat. (Had the
+    // write failed, the reservation would be given back as it is dropped.)
+    if let Some(reservation) = reservation {
+        reservation.used();
+    }
+    // The client disconnects itself on Transfer; a FIN makes sure the packet is
+    // flushed before we forget the connection.
+    conn.outcome = "transferred";
+    if let Some(started) = conn.login_started {
+        metrics().login_done(started.elapsed());
+    }
+    conn.finish().await
 }
 
 /// Sends every configured pack and waits for each one's final answer, keeping
@@ -192,8 +417,15 @@ async fn offer_resource_packs(
 }
 
 /// Stores the session cookie, and the signed authentication cookie (refreshed:
-/// new timestamp and target, everything else kept) when cookies are on.
-fn store_cookies(conn: &mut Connection, login: &LoggedIn, target: &Target) {
+/// new timestamp and target, everything else kept; `extra` changed as the
+/// plugin asked) when cookies are on.
+fn store_cookies(
+    conn: &mut Connection,
+    login: &LoggedIn,
+    target: &Target,
+    plugin: &str,
+    extra: Option<&ExtraPatch>,
+) {
     let shared = conn.shared.clone();
     if let Some(secret) = &shared.cookie_secret {
         let now = super::login::unix_now();
@@ -222,13 +454,41 @@ fn store_cookies(conn: &mut Connection, login: &LoggedIn, target: &Target) {
                 fresh
             }
         };
-        match sign_auth_cookie(secret, &cookie) {
+        let signed = match extra {
+            None => sign_auth_cookie(secret, &cookie),
+            Some(patch) => {
+                let mut changed = cookie.clone();
+                match changed.apply_extra_patch(patch) {
+                    Err(e) => {
+                        tracing::warn!(plugin, "the player's data is stored unchanged: {e}");
+                        sign_auth_cookie(secret, &cookie)
+                    }
+                    Ok(()) => match sign_auth_cookie(secret, &changed) {
+                        Err(CookieError::TooLarge { len }) => {
+                            tracing::warn!(
+                                plugin,
+                                bytes = len,
+                                "the player's data is stored unchanged: with the change the cookie would be {len} bytes, over the client's limit"
+                            );
+                            sign_auth_cookie(secret, &cookie)
+                        }
+                        other => other,
+                    },
+                }
+            }
+        };
+        match signed {
             Ok(payload) => conn.queue(&StoreCookie {
                 key: AUTH_COOKIE.to_owned(),
                 payload,
             }),
             Err(e) => tracing::warn!("not storing the auth cookie: {e}"),
         }
+    } else if extra.is_some() {
+        tracing::debug!(
+            plugin,
+            "the player's data is not kept: cookies are off (no auth secret)"
+        );
     }
     conn.queue(&StoreCookie {
         key: SESSION_COOKIE.to_owned(),
@@ -236,23 +496,20 @@ fn store_cookies(conn: &mut Connection, login: &LoggedIn, target: &Target) {
     });
 }
 
-/// Runs routing while answering the client: keep-alives go out every few
-/// seconds and whatever the client sends meanwhile is read (so its socket buffer
-/// never fills) and checked.
-async fn route_keeping_alive(
+/// Runs `work` (a plugin call, a pause) while answering the client: keep-alives
+/// go out every few seconds and whatever the client sends meanwhile is read (so
+/// its socket buffer never fills) and checked. The client leaving or the
+/// deadline passing ends the wait (and drops `work`).
+async fn keep_alive_during<F: Future>(
     conn: &mut Connection,
-    player: &Player,
     deadline: Instant,
     waiting: &mut Waiting,
-) -> Result<Result<Routed, crate::routing::RouteError>, ConnectionError> {
-    // The plugin set of this decision, kept to its end even if a reload swaps in
-    // another meanwhile.
-    let active = conn.shared.live.current();
-    let route = active.router.route(player);
-    tokio::pin!(route);
+    work: F,
+) -> Result<F::Output, ConnectionError> {
+    tokio::pin!(work);
     loop {
         tokio::select! {
-            outcome = &mut route => return Ok(outcome),
+            done = &mut work => return Ok(done),
             _ = waiting.ticker.tick() => {
                 let keep_alive = waiting.keep_alive();
                 conn.send(&keep_alive).await?;

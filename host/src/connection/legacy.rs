@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::{Connection, ConnectionError};
-use crate::plugins::bindings::StatusRequest;
+use crate::plugins::types::StatusRequest;
 use crate::protocol::packets::legacy::legacy_kick;
 
 /// What an old client announces as its version is irrelevant: it cannot join.

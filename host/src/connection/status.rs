@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use super::{Connection, ConnectionError};
-use crate::plugins::bindings::StatusRequest as PluginStatusRequest;
+use crate::plugins::types::StatusRequest as PluginStatusRequest;
 use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::frame::{Decode, split_id};
 use crate::protocol::packets::handshake::Handshake;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -19,7 +19,9 @@ use super::http_grant::HttpGrant;
 use super::limiter::PluginLimiter;
 use super::outbound_http::OutboundHttp;
 
-use super::bindings::{self, Level};
+use super::contract::{v0_1, v0_3};
+use super::types::Target;
+use v0_1::log::Level;
 
 /// Longest log message a plugin can write; longer ones are cut.
 const MAX_LOG_MESSAGE: usize = 4096;
@@ -35,6 +37,7 @@ const STDERR_TAIL: usize = 2048;
 pub struct HostState {
     plugin: Arc<str>,
     log_budget: Arc<LogBudget>,
+    services: Arc<HostServices>,
     wasi: WasiCtx,
     table: ResourceTable,
     limits: PluginLimiter,
@@ -48,6 +51,7 @@ impl HostState {
         plugin: Arc<str>,
         limits: &crate::config::PluginLimits,
         log_budget: Arc<LogBudget>,
+        services: Arc<HostServices>,
     ) -> HostState {
         let memory_limit = limits.memory_limit;
         let plugin_name = plugin.clone();
@@ -59,6 +63,7 @@ impl HostState {
         HostState {
             plugin,
             log_budget,
+            services,
             wasi,
             table: ResourceTable::new(),
             limits: PluginLimiter::new(memory_limit),
@@ -101,9 +106,7 @@ impl WasiHttpView for HostState {
     }
 }
 
-impl bindings::discovery::passage::plugin::types::Host for HostState {}
-
-impl bindings::discovery::passage::plugin::log::Host for HostState {
+impl v0_1::log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.plugin;
         match self.log_budget.take() {
@@ -128,19 +131,44 @@ impl bindings::discovery::passage::plugin::log::Host for HostState {
     }
 }
 
-/// Links everything a plugin may import: WASI (granting nothing, see `HostState`)
-/// and the `log` interface.
+/// What the host offers plugins beyond their own instance, shared by all of
+/// them: set once the router's services exist.
+#[derive(Default)]
+pub struct HostServices {
+    network: std::sync::OnceLock<Arc<dyn NetworkView>>,
+}
+
+/// The network as the routing service holds it (for `network.targets`).
+pub trait NetworkView: Send + Sync {
+    /// The discovered targets, refreshed when older than a second.
+    fn targets(&self) -> Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>>;
+}
+
+impl HostServices {
+    /// Connects `network.targets` to the routing service (once).
+    pub fn set_network(&self, view: Arc<dyn NetworkView>) {
+        let _ = self.network.set(view);
+    }
+}
+
+impl v0_3::network::Host for HostState {
+    async fn targets(&mut self) -> Vec<Target> {
+        match self.services.network.get() {
+            Some(view) => view.targets().await,
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Links everything a plugin may import: WASI (granting nothing, see `HostState`),
+/// `wasi:http` (reaching only what a grant allows) and the contract's imports of
+/// every version.
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::<HostState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     // Linked for every plugin; only a grant lets a request leave (`OutboundHttp`).
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::discovery::passage::plugin::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-    bindings::discovery::passage::plugin::types::add_to_linker::<_, HasSelf<_>>(
-        &mut linker,
-        |s| s,
-    )?;
-    super::contract_v0_2::add_to_linker(&mut linker)?;
+    super::contract::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

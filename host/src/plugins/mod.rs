@@ -1,17 +1,20 @@
-//! WebAssembly plugins: the engine, the contract bindings, what plugins may reach,
-//! and warm instance pools called under deadlines.
+//! WebAssembly plugins: the engine, the contract's versions, what plugins may
+//! reach, and typed pools of warm instances called under deadlines.
 
-pub mod bindings;
 pub mod code_cache;
-pub mod contract_v0_2;
+pub mod contract;
+pub mod health;
 pub mod host_api;
 pub mod http_grant;
 pub mod limiter;
 pub mod outbound_http;
 pub mod pool;
 pub mod registry;
+pub mod roles;
 pub mod runtime;
+pub mod types;
 
-pub use pool::{PluginError, PluginPool, Role, TargetSet};
+pub use pool::{PluginError, Pool, PoolView};
 pub use registry::Plugins;
+pub use roles::TargetSet;
 pub use runtime::Runtime;

@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use super::bindings::{DISCOVERY_EXPORT, STATUS_EXPORT, STRATEGY_EXPORT};
-use super::pool::{Contract, Limits, PluginPool, PluginSettings, Role};
+use super::contract::{Api, Role, Version, roles_of};
+use super::pool::{Limits, PluginSettings, Pool, PoolView, RoleKind};
+use super::roles::{Admission, Discovery, Router, Status, Strategy};
 use super::runtime::{CodeSource, Runtime, hex, read_wasm};
 use crate::config::{Config, is_plugin_name};
 
@@ -25,26 +26,53 @@ pub struct PluginFile {
     pub loaded_at: std::time::SystemTime,
     component: Component,
     config_json: String,
-    pools: Vec<Arc<PluginPool>>,
+    pools: FilePools,
+}
+
+/// A file's pools, one per role it exports.
+#[derive(Default)]
+struct FilePools {
+    status: Option<Arc<Pool<Status>>>,
+    discovery: Option<Arc<Pool<Discovery>>>,
+    strategy: Option<Arc<Pool<Strategy>>>,
+    router: Option<Arc<Pool<Router>>>,
+    admission: Option<Arc<Pool<Admission>>>,
+}
+
+impl FilePools {
+    fn views(&self) -> Vec<&dyn PoolView> {
+        let mut views: Vec<&dyn PoolView> = Vec::new();
+        fn push<'a, R: RoleKind>(views: &mut Vec<&'a dyn PoolView>, p: &'a Option<Arc<Pool<R>>>) {
+            if let Some(p) = p {
+                views.push(&**p);
+            }
+        }
+        push(&mut views, &self.status);
+        push(&mut views, &self.discovery);
+        push(&mut views, &self.strategy);
+        push(&mut views, &self.router);
+        push(&mut views, &self.admission);
+        views
+    }
 }
 
 impl PluginFile {
-    /// One pool per role it exports.
-    pub fn pools(&self) -> &[Arc<PluginPool>] {
-        &self.pools
+    /// One pool per role it exports, as the CLI shows them.
+    pub fn pools(&self) -> Vec<&dyn PoolView> {
+        self.pools.views()
     }
 
     pub fn roles(&self) -> Vec<Role> {
-        self.pools.iter().map(|p| p.role()).collect()
+        self.pools().iter().map(|p| p.role()).collect()
     }
 
     /// The newest contract version its exports implement.
-    pub fn contract(&self) -> Contract {
-        self.pools
+    pub fn contract(&self) -> Version {
+        self.pools()
             .iter()
             .map(|p| p.contract())
             .max()
-            .unwrap_or(Contract::V0_1)
+            .unwrap_or(Version::V0_1)
     }
 
     /// The component's import names: what it asks the host for (the contract's
@@ -63,11 +91,14 @@ impl PluginFile {
 
 /// Every loaded plugin, by role. Within a role, plugins are in file-name order.
 pub struct Plugins {
-    pub status: Vec<Arc<PluginPool>>,
-    pub discovery: Vec<Arc<PluginPool>>,
-    pub strategy: Vec<Arc<PluginPool>>,
-    /// Contract 0.2.0 routers: chosen like strategies, they discover and select.
-    pub router: Vec<Arc<PluginPool>>,
+    pub status: Vec<Arc<Pool<Status>>>,
+    pub discovery: Vec<Arc<Pool<Discovery>>>,
+    pub strategy: Vec<Arc<Pool<Strategy>>>,
+    /// Routers (contract 0.2.0 on): chosen like strategies, they discover and select.
+    pub router: Vec<Arc<Pool<Router>>>,
+    /// Admission plugins (contract 0.3.0 on), in file-name order; `routing.admission`
+    /// orders the ones asked.
+    pub admission: Vec<Arc<Pool<Admission>>>,
     pub files: Vec<Arc<PluginFile>>,
 }
 
@@ -113,6 +144,7 @@ impl Plugins {
             discovery: Vec::new(),
             strategy: Vec::new(),
             router: Vec::new(),
+            admission: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -183,21 +215,19 @@ impl Plugins {
         }
         let mut plugins = Plugins::empty();
         for file in loaded {
-            for pool in &file.pools {
-                match pool.role() {
-                    Role::Status => plugins.status.push(pool.clone()),
-                    Role::Discovery => plugins.discovery.push(pool.clone()),
-                    Role::Strategy => plugins.strategy.push(pool.clone()),
-                    Role::Router => plugins.router.push(pool.clone()),
-                }
-            }
+            let p = &file.pools;
+            plugins.status.extend(p.status.clone());
+            plugins.discovery.extend(p.discovery.clone());
+            plugins.strategy.extend(p.strategy.clone());
+            plugins.router.extend(p.router.clone());
+            plugins.admission.extend(p.admission.clone());
             plugins.files.push(file);
         }
         Ok((plugins, changes))
     }
 
     pub fn count(&self) -> usize {
-        self.status.len() + self.discovery.len() + self.strategy.len() + self.router.len()
+        self.files.iter().map(|f| f.pools().len()).sum()
     }
 }
 
@@ -272,7 +302,8 @@ async fn load_file(
     if exported.is_empty() {
         bail!(
             "plugin `{name}` ({}) exports none of the roles of passage:plugin@0.1.0 \
-             (status, discovery, strategy) or @0.2.0 (those and router)",
+             (status, discovery, strategy), @0.2.0 (those and router) or @0.3.0 (those, \
+             selection, placement and admission)",
             path.display()
         );
     }
@@ -282,22 +313,25 @@ async fn load_file(
         config_json: config_json.clone(),
         limits: limits.clone(),
         log_budget: Arc::default(),
+        services: runtime.services(),
     };
-    let mut pools = Vec::new();
-    for (role, role_contract) in &exported {
-        let pool = PluginPool::new(runtime, &settings, *role, *role_contract, &component)
-            .with_context(|| format!("plugin `{name}` cannot be linked as a {role} plugin"))?;
-        pool.warm_up()
-            .await
-            .map_err(|e| anyhow::anyhow!("plugin `{name}` {e}"))?;
-        pools.push(Arc::new(pool));
+    let mut pools = FilePools::default();
+    for &api in &exported {
+        let (s, c) = (&settings, &component);
+        match api.role {
+            Role::Status => pools.status = Some(pool(runtime, s, api, c).await?),
+            Role::Discovery => pools.discovery = Some(pool(runtime, s, api, c).await?),
+            Role::Strategy => pools.strategy = Some(pool(runtime, s, api, c).await?),
+            Role::Router => pools.router = Some(pool(runtime, s, api, c).await?),
+            Role::Admission => pools.admission = Some(pool(runtime, s, api, c).await?),
+        }
     }
-    let roles: Vec<String> = exported.iter().map(|(role, _)| role.to_string()).collect();
+    let roles: Vec<String> = exported.iter().map(|api| api.role.to_string()).collect();
     let contract = exported
         .iter()
-        .map(|(_, c)| *c)
+        .map(|api| api.contract())
         .max()
-        .unwrap_or(Contract::V0_1);
+        .unwrap_or(Version::V0_1);
     tracing::info!(
         plugin = %name,
         roles = %roles.join(","),
@@ -373,27 +407,22 @@ pub(crate) fn wasm_files(dir: &Path) -> anyhow::Result<WasmFiles> {
     Ok(found)
 }
 
-/// A role is an exported interface of the contract, so a component's roles (and
-/// the contract version each implements) are read from its export names. A role
-/// exported at two versions is served through the newest.
-pub(crate) fn roles_of(component: &Component, engine: &wasmtime::Engine) -> Vec<(Role, Contract)> {
-    use super::contract_v0_2 as v2;
-    let ty = component.component_type();
-    let mut roles: Vec<(Role, Contract)> = ty
-        .exports(engine)
-        .filter_map(|(name, _)| match name {
-            STATUS_EXPORT => Some((Role::Status, Contract::V0_1)),
-            DISCOVERY_EXPORT => Some((Role::Discovery, Contract::V0_1)),
-            STRATEGY_EXPORT => Some((Role::Strategy, Contract::V0_1)),
-            v2::STATUS_EXPORT => Some((Role::Status, Contract::V0_2)),
-            v2::DISCOVERY_EXPORT => Some((Role::Discovery, Contract::V0_2)),
-            v2::STRATEGY_EXPORT => Some((Role::Strategy, Contract::V0_2)),
-            v2::ROUTER_EXPORT => Some((Role::Router, Contract::V0_2)),
-            _ => None,
-        })
-        .collect();
-    // Newest version first within a role, then keep one per role.
-    roles.sort_by_key(|(role, contract)| (*role, std::cmp::Reverse(*contract)));
-    roles.dedup_by_key(|(role, _)| *role);
-    roles
+/// Links one role of a component and warms one instance up, so a bad
+/// configuration or a component that cannot start is reported now.
+async fn pool<R: RoleKind>(
+    runtime: &Runtime,
+    settings: &PluginSettings,
+    api: Api,
+    component: &Component,
+) -> anyhow::Result<Arc<Pool<R>>> {
+    let pool = Pool::<R>::new(runtime, settings, api, component).with_context(|| {
+        format!(
+            "plugin `{}` cannot be linked as a {} plugin",
+            settings.name, api.role
+        )
+    })?;
+    pool.warm_up()
+        .await
+        .map_err(|e| anyhow::anyhow!("plugin `{}` {e}", settings.name))?;
+    Ok(Arc::new(pool))
 }

@@ -13,7 +13,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, EngineWeak};
 
 use super::code_cache::CodeCache;
-use super::host_api::{self, HostState};
+use super::host_api::{self, HostServices, HostState};
 
 /// How often the engine's epoch advances. A call that runs longer than one tick
 /// yields to tokio, so a looping plugin never holds a worker thread for longer, and
@@ -32,6 +32,8 @@ pub struct Runtime {
     /// `None`: every start compiles (no trustworthy directory).
     cache: Option<CodeCache>,
     epoch: Arc<EpochGate>,
+    /// What the host offers every plugin it runs (shared across reloads).
+    services: Arc<HostServices>,
 }
 
 /// Runs the epoch ticker only while plugins are in use, so an idle router does not
@@ -124,11 +126,16 @@ impl Runtime {
             linker,
             cache,
             epoch,
+            services: Arc::default(),
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn services(&self) -> Arc<HostServices> {
+        self.services.clone()
     }
 
     pub fn epoch_gate(&self) -> Arc<EpochGate> {

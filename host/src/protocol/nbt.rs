@@ -167,6 +167,93 @@ fn put_named(out: &mut Vec<u8>, key: &str, value: &Value, depth: usize) {
     }
 }
 
+/// Writes a compound field by field, in the order given: for structures the host
+/// builds itself (a dialog), where the game reads any order and a fixed one keeps
+/// the bytes comparable with published examples.
+pub struct CompoundWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> CompoundWriter<'a> {
+    /// The root of network NBT: the compound's type byte, no name. [`end`](Self::end)
+    /// closes it.
+    pub fn root(out: &'a mut Vec<u8>) -> CompoundWriter<'a> {
+        out.push(TAG_COMPOUND);
+        CompoundWriter { out }
+    }
+
+    pub fn string(&mut self, key: &str, value: &str) -> &mut Self {
+        put_head(self.out, TAG_STRING, key);
+        put_string(self.out, value);
+        self
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        put_head(self.out, TAG_BYTE, key);
+        self.out.push(u8::from(value));
+        self
+    }
+
+    /// A text component: `{"text": s}` with nothing else is written as the plain
+    /// TAG_String the game itself writes for unstyled text.
+    pub fn component(&mut self, key: &str, component: &Value) -> &mut Self {
+        match component {
+            Value::Object(map)
+                if map.len() == 1 && map.get("text").is_some_and(Value::is_string) =>
+            {
+                self.string(key, map["text"].as_str().unwrap_or_default())
+            }
+            Value::Object(map) => {
+                put_head(self.out, TAG_COMPOUND, key);
+                put_compound(self.out, map, 2);
+                self
+            }
+            Value::Array(items) => {
+                put_head(self.out, TAG_COMPOUND, key);
+                put_compound(self.out, &component_list(items), 2);
+                self
+            }
+            other => self.string(key, &plain_text(other)),
+        }
+    }
+
+    /// A nested compound, filled by `fill`.
+    pub fn compound(&mut self, key: &str, fill: impl FnOnce(&mut CompoundWriter<'_>)) -> &mut Self {
+        put_head(self.out, TAG_COMPOUND, key);
+        let mut inner = CompoundWriter { out: self.out };
+        fill(&mut inner);
+        inner.out.push(TAG_END);
+        self
+    }
+
+    /// A list of `count` compounds, the `i`th filled by `fill(i, ..)`.
+    pub fn compound_list(
+        &mut self,
+        key: &str,
+        count: usize,
+        mut fill: impl FnMut(usize, &mut CompoundWriter<'_>),
+    ) -> &mut Self {
+        put_head(self.out, TAG_LIST, key);
+        if count == 0 {
+            self.out.push(TAG_END);
+            put_i32(self.out, 0);
+            return self;
+        }
+        self.out.push(TAG_COMPOUND);
+        put_len(self.out, count);
+        for i in 0..count {
+            let mut inner = CompoundWriter { out: self.out };
+            fill(i, &mut inner);
+            inner.out.push(TAG_END);
+        }
+        self
+    }
+
+    pub fn end(self) {
+        self.out.push(TAG_END);
+    }
+}
+
 /// A compound entry starts with its tag type and name; the payload follows.
 fn put_head(out: &mut Vec<u8>, tag: u8, key: &str) {
     out.push(tag);

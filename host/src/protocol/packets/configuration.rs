@@ -1,8 +1,10 @@
 //! The configuration-state packets a transfer router uses: cookies, resource packs,
-//! keep-alive, disconnect, finish, the client's settings and the Transfer itself.
+//! keep-alive, disconnect, finish, the client's settings, the dialog a waiting
+//! player sees and the Transfer itself.
 //!
 //! Ids are the same for every supported version (766..775); only
-//! [`ClientInformation`] changes layout (see there).
+//! [`ClientInformation`] changes layout (see there), and the dialogs exist from
+//! 1.21.6 on ([`ShowDialog::SINCE_PROTOCOL`]).
 
 use serde_json::Value;
 
@@ -83,6 +85,66 @@ impl Encode for ConfigDisconnect {
     fn encode_body(&self, out: &mut Vec<u8>) {
         nbt::put_text_component(out, &self.reason);
     }
+}
+
+/// Clientbound 0x12 (1.21.6+): shows a notice dialog over the "Joining world"
+/// screen, replacing any dialog shown before (that is how it is updated).
+///
+/// In configuration the body is the dialog itself as nameless network NBT — no
+/// registry holder in front, as play has. The notice cannot be closed (no Escape,
+/// its one button does nothing: `after_action: "none"`, which the game accepts only
+/// with `pause: 0b`), so the player cannot dismiss it into a screen that no longer
+/// reacts to a Disconnect; [`ClearDialog`] takes it away.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShowDialog {
+    pub title: Value,
+    /// One `minecraft:plain_message` line per component.
+    pub body: Vec<Value>,
+    /// The label of the button.
+    pub button: Value,
+}
+
+impl ShowDialog {
+    pub const ID: i32 = 0x12;
+    /// The first protocol whose configuration state has dialogs (1.21.6).
+    pub const SINCE_PROTOCOL: i32 = 771;
+}
+
+impl Encode for ShowDialog {
+    const ID: i32 = ShowDialog::ID;
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        let mut dialog = nbt::CompoundWriter::root(out);
+        dialog
+            .string("type", "minecraft:notice")
+            .component("title", &self.title)
+            .compound_list("body", self.body.len(), |i, line| {
+                line.string("type", "minecraft:plain_message")
+                    .component("contents", &self.body[i]);
+            })
+            .bool("can_close_with_escape", false)
+            .bool("pause", false)
+            .string("after_action", "none")
+            .compound("action", |button| {
+                button.component("label", &self.button);
+            });
+        dialog.end();
+    }
+}
+
+/// Clientbound 0x11 (1.21.6+): takes the dialog away, back to the "Joining world"
+/// screen. Sent before a Disconnect, which the client handles only from that screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClearDialog;
+
+impl ClearDialog {
+    pub const ID: i32 = 0x11;
+}
+
+impl Encode for ClearDialog {
+    const ID: i32 = ClearDialog::ID;
+
+    fn encode_body(&self, _out: &mut Vec<u8>) {}
 }
 
 /// Clientbound 0x03: configuration is over; the client answers with
@@ -516,6 +578,63 @@ mod tests {
             server_listing: true,
             particle_status,
         }
+    }
+
+    /// The recommended queue notice of the dialog research (the published layout of
+    /// vanilla's `ClientboundShowDialogPacket` in configuration): 7a's body with its
+    /// final end tag replaced by the fields that make it impossible to dismiss.
+    #[test]
+    fn show_dialog_golden() {
+        let packet = ShowDialog {
+            title: json!({"text": "Please wait"}),
+            body: vec![json!({"text": "You are #3 in the queue"})],
+            button: json!({"text": "Waiting..."}),
+        };
+        let hex = concat!(
+            "0a",
+            "0800047479706500106d696e6563726166743a6e6f74696365",
+            "0800057469746c65000b506c656173652077616974",
+            "090004626f64790a00000001",
+            "0800047479706500176d696e6563726166743a706c61696e5f6d657373616765",
+            "080008636f6e74656e74730017596f7520617265202333",
+            "20696e2074686520717565756500",
+            "01001563616e5f636c6f73655f776974685f65736361706500",
+            "010005706175736500",
+            "08000c61667465725f616374696f6e00046e6f6e65",
+            "0a0006616374696f6e",
+            "0800056c6162656c000a57616974696e672e2e2e00",
+            "00",
+        );
+        let body = body_of(&packet);
+        assert_eq!(body.len(), 214);
+        assert_eq!(
+            body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            hex
+        );
+        // Framed without compression: d7 01 12, then the body.
+        assert_eq!(&encode_frame(&packet)[..3], [0xd7, 0x01, 0x12]);
+        // Read back, it is the dialog described.
+        let mut r = Reader::new(&body);
+        let read = nbt::read_text_component(&mut r).unwrap();
+        assert_eq!(read["type"], "minecraft:notice");
+        assert_eq!(read["pause"], false);
+        assert_eq!(read["action"]["label"], "Waiting...");
+        assert_eq!(read["body"][0]["contents"], "You are #3 in the queue");
+    }
+
+    #[test]
+    fn styled_dialog_text_is_a_compound_and_clear_is_empty() {
+        let packet = ShowDialog {
+            title: json!({"text": "Wait", "color": "gold"}),
+            body: vec![],
+            button: json!("OK"),
+        };
+        let body = body_of(&packet);
+        let read = nbt::read_text_component(&mut Reader::new(&body)).unwrap();
+        assert_eq!(read["title"], json!({"text": "Wait", "color": "gold"}));
+        assert_eq!(read["body"], json!([]));
+        assert_eq!(read["action"]["label"], "OK");
+        assert_eq!(encode_frame(&ClearDialog), [0x01, 0x11]);
     }
 
     #[test]

@@ -218,6 +218,22 @@ mod tests {
             for (group, packet, ours) in checks {
                 assert_eq!(id(v, group, packet), ours, "{name}: {group}.{packet}");
             }
+            // Dialogs exist from 1.21.6 on, at the same ids.
+            let protocol = v["protocol"].as_i64().unwrap();
+            let dialogs = protocol >= i64::from(configuration::ShowDialog::SINCE_PROTOCOL);
+            for (packet, ours) in [
+                ("show_dialog", configuration::ShowDialog::ID),
+                ("clear_dialog", configuration::ClearDialog::ID),
+            ] {
+                let listed = v["configuration.toClient"]
+                    .get(packet)
+                    .and_then(Value::as_i64);
+                assert_eq!(
+                    listed,
+                    dialogs.then_some(i64::from(ours)),
+                    "{name}: {packet}"
+                );
+            }
         }
     }
 }

@@ -8,9 +8,9 @@ PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-groups
 # Built but not shipped: they need settings the default config cannot give
 # (http-discovery needs a `url`), and `make run` loads every plugins/*.wasm.
-OPTIONAL_PLUGINS := http-discovery
+OPTIONAL_PLUGINS := http-discovery allowlist maintenance network-status wake-on-join queue
 # Test fixtures: built for the end-to-end tests only.
-TEST_PLUGINS := misbehave flaky-strategy reserving-router v2-roles
+TEST_PLUGINS := misbehave flaky-strategy reserving-router v2-roles v3-roles
 
 .PHONY: all run test lint deny unit e2e plugins host wasm-target release bench loadgen clean
 

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use passage_tests::{Router, RouterSpec, plugin_wasm};
+use passage_tests::{Passage, PassageSpec, plugin_wasm};
 
 const CONFIG: &str = r#"
 [auth]
@@ -25,7 +25,7 @@ targets = [
 ]
 "#;
 
-fn loadgen(router: &Router, args: &[&str]) -> serde_json::Value {
+fn loadgen(router: &Passage, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_passage-loadgen"))
         .arg("--target")
         .arg(router.addr.to_string())
@@ -73,7 +73,7 @@ fn assert_all_succeeded(report: &serde_json::Value, mode: &str, count: u64) {
 
 #[test]
 fn status_and_offline_logins_all_succeed() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: CONFIG,
         plugins: vec![
             ("fixed-status", plugin_wasm("fixed-status")),

@@ -75,9 +75,33 @@ pub fn get(url: &str, timeout: Duration) -> Result<Response, String> {
     Request::get(url).timeout(timeout).send()
 }
 
-/// A GET request with headers, a timeout and a body cap of your choosing.
+/// `POST url` with `body`, otherwise as [`get`]. Errors start with `POST <url>:`.
+pub fn post(url: &str, body: &[u8], timeout: Duration) -> Result<Response, String> {
+    Request::post(url).body(body).timeout(timeout).send()
+}
+
+/// A request's method: reading (`GET`), or asking for something to happen (`POST`,
+/// e.g. waking a backend up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A request with headers, a timeout and a body cap of your choosing.
 #[derive(Debug, Clone)]
 pub struct Request {
+    method: Method,
+    body: Vec<u8>,
     url: String,
     headers: Vec<(String, String)>,
     timeout: Duration,
@@ -88,11 +112,27 @@ impl Request {
     /// `GET url`, with [`DEFAULT_TIMEOUT`] and [`MAX_BODY`].
     pub fn get(url: &str) -> Request {
         Request {
+            method: Method::Get,
+            body: Vec::new(),
             url: url.to_owned(),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             max_body: MAX_BODY,
         }
+    }
+
+    /// `POST url` with an empty body (see [`body`](Request::body)).
+    pub fn post(url: &str) -> Request {
+        Request {
+            method: Method::Post,
+            ..Request::get(url)
+        }
+    }
+
+    /// The request body (sent with a `content-length`).
+    pub fn body(mut self, body: &[u8]) -> Request {
+        self.body = body.to_vec();
+        self
     }
 
     /// Adds a request header (e.g. `accept`, `authorization`).
@@ -120,7 +160,7 @@ impl Request {
         let url = Url::parse(&self.url)?;
         imp::send(self, &url).map_err(|e| match e {
             Failure::Denied => url.denied(),
-            Failure::Other(reason) => format!("GET {}: {reason}", self.url),
+            Failure::Other(reason) => format!("{} {}: {reason}", self.method.as_str(), self.url),
         })
     }
 }
@@ -256,8 +296,8 @@ mod imp {
     use wasip2::clocks::monotonic_clock;
     use wasip2::http::outgoing_handler;
     use wasip2::http::types::{
-        ErrorCode, Fields, HeaderError, IncomingBody, Method, OutgoingRequest, RequestOptions,
-        Scheme,
+        ErrorCode, Fields, HeaderError, IncomingBody, Method, OutgoingBody, OutgoingRequest,
+        RequestOptions, Scheme,
     };
     use wasip2::io::poll::{Pollable, poll};
     use wasip2::io::streams::StreamError;
@@ -279,6 +319,13 @@ mod imp {
                 .append(name, value.as_bytes())
                 .map_err(|e| other(header_error(name, e)))?;
         }
+        if request.method != super::Method::Get {
+            // A request's headers are immutable once it is built.
+            let length = request.body.len().to_string();
+            headers
+                .append("content-length", length.as_bytes())
+                .map_err(|e| other(header_error("content-length", e)))?;
+        }
         let outgoing = OutgoingRequest::new(headers);
         let scheme = if url.https {
             Scheme::Https
@@ -286,8 +333,12 @@ mod imp {
             Scheme::Http
         };
         let invalid = |what: &str| other(format!("the router refused the request's {what}"));
+        let method = match request.method {
+            super::Method::Get => Method::Get,
+            super::Method::Post => Method::Post,
+        };
         outgoing
-            .set_method(&Method::Get)
+            .set_method(&method)
             .map_err(|()| invalid("method"))?;
         outgoing
             .set_scheme(Some(&scheme))
@@ -298,7 +349,9 @@ mod imp {
         outgoing
             .set_path_with_query(Some(&url.path_and_query))
             .map_err(|()| invalid("path"))?;
-        // No body is taken: a GET's body is empty.
+        let outgoing_body = outgoing
+            .body()
+            .map_err(|()| other("request body taken twice".to_owned()))?;
 
         // The router enforces these itself (capped at the call deadline); our own
         // deadline below covers a router that does not support them.
@@ -309,6 +362,25 @@ mod imp {
 
         let future =
             outgoing_handler::handle(outgoing, Some(options)).map_err(|e| failure(&e, url, ms))?;
+        {
+            // The body goes out after the request head; the stream is dropped
+            // before the body is finished (children before parents).
+            let stream = outgoing_body
+                .write()
+                .map_err(|()| other("request body stream taken twice".to_owned()))?;
+            // `blocking_write_and_flush` takes at most 4096 bytes at a time.
+            for chunk in request.body.chunks(4096) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|e| other(format!("sending the request body: {e:?}")))?;
+            }
+        }
+        OutgoingBody::finish(outgoing_body, None).map_err(|e| {
+            other(format!(
+                "finishing the request body: {}",
+                describe(&e, url, ms)
+            ))
+        })?;
         let response = {
             let ready = future.subscribe();
             loop {

@@ -500,21 +500,76 @@ pub async fn login_to_final_packet(
 pub async fn final_packet(
     client: &mut Client,
 ) -> anyhow::Result<(i32, Vec<u8>, std::collections::HashMap<String, Vec<u8>>)> {
-    let mut cookies = std::collections::HashMap::new();
+    let done = final_packet_traced(client, std::time::Duration::from_secs(10)).await?;
+    Ok((done.id, done.body, done.cookies))
+}
+
+/// How the configuration state ended, and what the client saw on the way.
+#[derive(Debug)]
+pub struct Configured {
+    /// The final packet: Transfer (0x0B) or Disconnect (0x02).
+    pub id: i32,
+    pub body: Vec<u8>,
+    pub cookies: std::collections::HashMap<String, Vec<u8>>,
+    /// Keep-alives received (and answered).
+    pub keep_alives: usize,
+    /// The longest time between two packets from the router.
+    pub longest_silence: std::time::Duration,
+    /// Show Dialog (0x12) packets, their NBT read back as JSON.
+    pub dialogs: Vec<serde_json::Value>,
+    /// Clear Dialog (0x11) packets.
+    pub cleared: usize,
+}
+
+/// Like [`final_packet`], also answering dialogs' packets and timing the
+/// silences; fails when the router is silent for `silence` (what a client's
+/// read timeout would do).
+pub async fn final_packet_traced(
+    client: &mut Client,
+    silence: std::time::Duration,
+) -> anyhow::Result<Configured> {
+    let mut done = Configured {
+        id: 0,
+        body: Vec::new(),
+        cookies: std::collections::HashMap::new(),
+        keep_alives: 0,
+        longest_silence: std::time::Duration::ZERO,
+        dialogs: Vec::new(),
+        cleared: 0,
+    };
     loop {
-        let (id, body) = tokio::time::timeout(std::time::Duration::from_secs(10), client.recv())
+        let started = std::time::Instant::now();
+        let (id, body) = tokio::time::timeout(silence, client.recv())
             .await
-            .map_err(|_| anyhow::anyhow!("no final configuration packet within 10 s"))??;
+            .map_err(|_| anyhow::anyhow!("the router was silent for {silence:?}"))??;
+        done.longest_silence = done.longest_silence.max(started.elapsed());
         match id {
-            0x04 => client.send(0x04, &body).await?, // keep-alive answer
+            0x04 => {
+                done.keep_alives += 1;
+                client.send(0x04, &body).await?; // keep-alive answer
+            }
             0x0A => {
                 let mut r = &body[..];
                 let key = crate::take_string(&mut r);
                 let len = crate::take_varint(&mut r) as usize;
                 anyhow::ensure!(r.len() == len, "Store Cookie payload length");
-                cookies.insert(key, r.to_vec());
+                done.cookies.insert(key, r.to_vec());
             }
-            _ => return Ok((id, body, cookies)),
+            0x11 => {
+                anyhow::ensure!(body.is_empty(), "Clear Dialog has no body");
+                done.cleared += 1;
+            }
+            0x12 => {
+                let mut r = &body[..];
+                let dialog = crate::nbt::read(&mut r)?;
+                anyhow::ensure!(r.is_empty(), "trailing bytes after the dialog");
+                done.dialogs.push(dialog);
+            }
+            _ => {
+                done.id = id;
+                done.body = body;
+                return Ok(done);
+            }
         }
     }
 }

@@ -1,12 +1,12 @@
 //! A real local HTTP/1.1 server for the tests' plugins to call (through the
-//! router's `wasi:http`): it answers every path with the current status and body,
-//! counts requests, and holds requests to `/gate/<key>` until the test opens that
+//! router's `wasi:http`): it answers every path with the current status and body
+//! (or the answer set for that path), records requests (method, path, body), and holds requests to `/gate/<key>` until the test opens that
 //! gate, so a test decides exactly when a plugin call ends — no sleeps. A request
 //! to `/delay/<ms>/...` is answered after that many milliseconds: a slow backend
 //! for a plugin to call, not a way to synchronize a test.
 //!
 //! It runs on a thread and runtime of its own, so it keeps answering while the
-//! test's own runtime is blocked (the log waits of [`Router`](crate::Router)
+//! test's own runtime is blocked (the log waits of [`Passage`](crate::Passage)
 //! block their thread).
 
 use std::collections::{HashMap, HashSet};
@@ -21,8 +21,12 @@ use tokio::sync::Notify;
 #[derive(Default)]
 struct State {
     answer: (u16, String),
+    /// Answers for particular paths, instead of `answer`.
+    routes: HashMap<String, (u16, String)>,
     hits: usize,
     paths: Vec<String>,
+    /// `(method, path, body)` of every request, in order.
+    requests: Vec<(String, String, String)>,
     /// Gates a request is parked at, with how many are parked there.
     waiting: HashMap<String, usize>,
     open: HashSet<String>,
@@ -86,6 +90,30 @@ impl HttpStub {
     /// Every later request gets this answer.
     pub fn set(&self, status: u16, body: &str) {
         self.shared.state.lock().unwrap().answer = (status, body.to_owned());
+    }
+
+    /// Requests to `path` (exactly, query included) get this answer instead.
+    pub fn set_route(&self, path: &str, status: u16, body: &str) {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_owned(), (status, body.to_owned()));
+        self.shared.changed.notify_waiters();
+    }
+
+    /// `(method, path, body)` of the requests so far, in order.
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.shared.state.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until a `method` request to `path` arrived.
+    pub async fn wait_for_request(&self, method: &str, path: &str) {
+        self.wait(Duration::from_secs(20), &format!("{method} {path}"), |s| {
+            s.requests.iter().any(|(m, p, _)| m == method && p == path)
+        })
+        .await;
     }
 
     /// Requests answered or parked so far.
@@ -162,13 +190,42 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
             return;
         }
     }
-    let head = String::from_utf8_lossy(&request).into_owned();
+    let head_end = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    // Read the body too: closing with unread bytes would reset the connection
+    // under the response.
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0)
+        .min(64 * 1024);
+    let mut body = request[head_end..].to_vec();
+    while body.len() < length {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    let method = head.split(' ').next().unwrap_or("").to_owned();
     let path = path_of(&head);
     let gate = path.strip_prefix("/gate/").map(str::to_owned);
     {
         let mut state = shared.state.lock().unwrap();
         state.hits += 1;
-        state.paths.push(path);
+        state.paths.push(path.clone());
+        state.requests.push((
+            method,
+            path.clone(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
         if let Some(key) = &gate {
             *state.waiting.entry(key.clone()).or_default() += 1;
         }
@@ -187,7 +244,10 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
         }
         *shared.state.lock().unwrap().waiting.entry(key).or_default() -= 1;
     }
-    let (status, body) = shared.state.lock().unwrap().answer.clone();
+    let (status, body) = {
+        let state = shared.state.lock().unwrap();
+        state.routes.get(&path).unwrap_or(&state.answer).clone()
+    };
     let response = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

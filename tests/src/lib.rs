@@ -5,6 +5,7 @@
 pub mod client;
 pub mod cookie;
 pub mod http_stub;
+pub mod nbt;
 pub mod session_server;
 
 use std::io::{BufRead, BufReader};
@@ -87,7 +88,7 @@ pub fn plugin_wasm(name: &str) -> PathBuf {
 }
 
 /// A running router. Killed when dropped.
-pub struct Router {
+pub struct Passage {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
@@ -97,7 +98,7 @@ pub struct Router {
 
 /// What to start a router with.
 #[derive(Default)]
-pub struct RouterSpec<'a> {
+pub struct PassageSpec<'a> {
     /// Config file body (TOML); `bind` and the plugins dir are set by the harness.
     pub config: &'a str,
     /// `(file stem, wasm path)` copied into a fresh plugins directory.
@@ -115,17 +116,17 @@ pub struct RouterSpec<'a> {
     pub bind: Option<&'a str>,
 }
 
-impl Router {
+impl Passage {
     /// Starts a router and waits until it listens.
-    pub fn start(spec: RouterSpec<'_>) -> Router {
-        match Router::try_start(spec) {
+    pub fn start(spec: PassageSpec<'_>) -> Passage {
+        match Passage::try_start(spec) {
             Ok(router) => router,
             Err((log, why)) => panic!("router did not start: {why}\n--- log ---\n{log}"),
         }
     }
 
     /// Starts a router; on failure returns its log and the reason (exit status).
-    pub fn try_start(spec: RouterSpec<'_>) -> Result<Router, (String, String)> {
+    pub fn try_start(spec: PassageSpec<'_>) -> Result<Passage, (String, String)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugins_dir = dir.path().join("plugins");
         std::fs::create_dir(&plugins_dir).expect("plugins dir");
@@ -186,7 +187,7 @@ impl Router {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
-                return Ok(Router {
+                return Ok(Passage {
                     child,
                     addr,
                     log,
@@ -320,7 +321,7 @@ impl Router {
     }
 }
 
-impl Drop for Router {
+impl Drop for Passage {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -20,7 +20,7 @@ use passage_tests::client::{
 use passage_tests::cookie::unix_now;
 use passage_tests::session_server::{Behavior, SessionServer, client_join};
 use passage_tests::{
-    Ping, Router, RouterSpec, expect_closed, frame, handshake, nbt_text, parse_transfer, ping,
+    Passage, PassageSpec, Ping, expect_closed, frame, handshake, nbt_text, parse_transfer, ping,
     plugin_wasm, read_frame, string, take_string, take_varint, varint,
 };
 use rsa::pkcs8::DecodePublicKey;
@@ -49,9 +49,9 @@ const NAME: &str = "Steve";
 const UUID: &str = "8667ba71-b85a-4004-af54-457a9734eed7";
 
 /// `top` holds top-level keys (they must precede every table), `tables` the rest.
-fn start(top: &str, tables: &str, plugins: Vec<(&str, std::path::PathBuf)>) -> Router {
+fn start(top: &str, tables: &str, plugins: Vec<(&str, std::path::PathBuf)>) -> Passage {
     let config = format!("{top}\n{TIMEOUTS}\n{tables}");
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins,
         ..Default::default()
@@ -59,15 +59,15 @@ fn start(top: &str, tables: &str, plugins: Vec<(&str, std::path::PathBuf)>) -> R
 }
 
 /// No plugins: the configured fallback answers pings.
-fn plain_router() -> Router {
+fn plain_router() -> Passage {
     start("", "", vec![])
 }
 
-fn offline_router(top: &str) -> Router {
+fn offline_router(top: &str) -> Passage {
     start(top, "[auth]\nmode = \"offline\"\n", vec![])
 }
 
-fn online_router(session: &SessionServer, session_timeout_ms: u64) -> Router {
+fn online_router(session: &SessionServer, session_timeout_ms: u64) -> Passage {
     start(
         "",
         &format!(
@@ -80,7 +80,7 @@ fn online_router(session: &SessionServer, session_timeout_ms: u64) -> Router {
 
 /// A well-behaved server-list ping; it must be answered (the router would close
 /// it at its status deadline otherwise).
-async fn well_behaved_ping(router: &Router) -> Ping {
+async fn well_behaved_ping(router: &Passage) -> Ping {
     match tokio::time::timeout(NO_HANG, ping(router.addr, 767, "play.example.com")).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => panic!("well-behaved ping failed: {e}\n{}", router.log()),
@@ -92,7 +92,7 @@ async fn well_behaved_ping(router: &Router) -> Ping {
 /// waits for the router to close the attacking connection. Why it closed is
 /// each test's log assertion (the check that refused it, not a deadline); the
 /// bound here only keeps a broken router from hanging the suite.
-async fn raw_attack(router: &Router, bytes: &[u8]) {
+async fn raw_attack(router: &Passage, bytes: &[u8]) {
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     stream.write_all(bytes).await.unwrap();
     let (closed, _) = tokio::join!(
@@ -105,7 +105,7 @@ async fn raw_attack(router: &Router, bytes: &[u8]) {
 }
 
 /// How many log lines contain every one of `needles`.
-fn count_lines(router: &Router, needles: &[&str]) -> usize {
+fn count_lines(router: &Passage, needles: &[&str]) -> usize {
     router
         .log()
         .lines()
@@ -114,7 +114,7 @@ fn count_lines(router: &Router, needles: &[&str]) -> usize {
 }
 
 /// Waits (up to 10 s) until at least `n` log lines contain every one of `needles`.
-fn wait_for_lines(router: &Router, needles: &[&str], n: usize) {
+fn wait_for_lines(router: &Passage, needles: &[&str], n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while count_lines(router, needles) < n {
         assert!(
@@ -127,7 +127,7 @@ fn wait_for_lines(router: &Router, needles: &[&str], n: usize) {
 }
 
 /// Waits until the router serves `n` connections (its `connections_active`).
-async fn wait_for_active(router: &Router, n: usize) {
+async fn wait_for_active(router: &Passage, n: usize) {
     let deadline = Instant::now() + NO_HANG;
     loop {
         let (_, text) = passage_tests::http_get(router.metrics_addr(), "/metrics")
@@ -173,7 +173,7 @@ fn compressed_frame(declared: i32, compressed: &[u8]) -> Vec<u8> {
 }
 
 /// The router must not have grown by more than `limit_mib` since `baseline_kib`.
-fn assert_rss_bounded(router: &Router, baseline_kib: u64, limit_mib: u64, what: &str) {
+fn assert_rss_bounded(router: &Passage, baseline_kib: u64, limit_mib: u64, what: &str) {
     let now = router.rss_kib();
     let grown = now.saturating_sub(baseline_kib);
     eprintln!("{what}: RSS {baseline_kib} -> {now} KiB");
@@ -258,7 +258,7 @@ async fn frame_larger_than_any_serverbound_packet_is_refused_before_its_body() {
 
 /// Logs in offline with compression on (threshold 256) and returns the client in
 /// the configuration state.
-async fn compressed_client(router: &Router) -> Client {
+async fn compressed_client(router: &Passage) -> Client {
     let params = LoginParams::new(767, NAME, None);
     match login(router.addr, &params).await.unwrap() {
         LoginOutcome::Configuration(client, _, trace) => {
@@ -395,7 +395,7 @@ struct EncryptionRequest {
 
 /// Handshake and Login Start in online mode; returns the client and the router's
 /// Encryption Request.
-async fn start_online_login(router: &Router) -> (Client, EncryptionRequest) {
+async fn start_online_login(router: &Passage) -> (Client, EncryptionRequest) {
     let mut client = Client::connect(router.addr, 767).await.unwrap();
     let mut bytes = handshake(767, "play.example.com", 25565, 2);
     bytes.extend(frame(0x00, &login_start(NAME)));
@@ -431,7 +431,7 @@ fn encryption_response(shared_secret: &[u8], verify_token: &[u8]) -> Vec<u8> {
 /// Sends `response` as the Encryption Response and checks the router closes the
 /// connection, refusing with its one generic log line (not at a deadline) while a
 /// well-behaved client is served.
-async fn refused_encryption_response(router: &Router, mut client: Client, response: &[u8]) {
+async fn refused_encryption_response(router: &Passage, mut client: Client, response: &[u8]) {
     let before = count_lines(router, &["login refused: encryption response rejected"]);
     client.send(0x01, response).await.unwrap();
     well_behaved_ping(router).await;
@@ -492,7 +492,7 @@ async fn replayed_encryption_response_is_refused() {
 }
 
 /// A login whose Encryption Response is wrong as `params` says.
-async fn refused_login(router: &Router, params: &LoginParams) {
+async fn refused_login(router: &Passage, params: &LoginParams) {
     let before = count_lines(router, &["login refused: encryption response rejected"]);
     let (outcome, _) = tokio::join!(login(router.addr, params), well_behaved_ping(router));
     let LoginOutcome::SentEncryptionResponse(mut client) = outcome.unwrap() else {
@@ -543,7 +543,7 @@ async fn shared_secret_of_the_wrong_length_is_refused() {
 #[tokio::test]
 async fn thousand_silent_sockets_are_closed_at_the_handshake_deadline() {
     const SILENT: Duration = Duration::from_secs(10);
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: TIMEOUTS,
         env: vec![("PASSAGE_TIMEOUTS__HANDSHAKE_MS", "10000")],
         ..Default::default()
@@ -670,7 +670,7 @@ async fn hundred_trickling_sockets_are_closed_at_the_login_deadline() {
 
 const COOKIE_SECRET: &str = "adversarial-cookie-secret-0123456789abcdef";
 
-fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile::TempDir) {
+fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Passage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("auth_secret");
     // No trailing newline: the key is exactly COOKIE_SECRET.
@@ -723,7 +723,7 @@ fn returning(session: &SessionServer, cookie: Vec<u8>) -> LoginParams {
 /// Logs in with `params` to the end of configuration (no plugins: a "no server"
 /// Disconnect), within the login and configuration deadlines, while a
 /// well-behaved client pings.
-async fn login_to_the_end(router: &Router, params: &LoginParams) {
+async fn login_to_the_end(router: &Passage, params: &LoginParams) {
     let (done, _) = tokio::join!(
         login_to_final_packet(router.addr, params, "en_us"),
         well_behaved_ping(router)
@@ -734,7 +734,7 @@ async fn login_to_the_end(router: &Router, params: &LoginParams) {
 }
 
 /// The cookie is refused for `reason` and the player authenticates in full.
-async fn falls_back(router: &Router, session: &SessionServer, cookie: Vec<u8>, reason: &str) {
+async fn falls_back(router: &Passage, session: &SessionServer, cookie: Vec<u8>, reason: &str) {
     let before = session.has_joined_calls();
     login_to_the_end(router, &returning(session, cookie)).await;
     assert_eq!(
@@ -887,7 +887,7 @@ async fn cookie_older_than_the_expiry_window_falls_back() {
 /// An online login that must end with a Login Disconnect containing `message`,
 /// while a well-behaved client is served. Which deadline or check ended it is
 /// each test's log assertion.
-async fn disconnected(router: &Router, session: &SessionServer, message: &str) {
+async fn disconnected(router: &Passage, session: &SessionServer, message: &str) {
     let params = LoginParams::new(767, NAME, Some(session.addr));
     let (outcome, _) = tokio::join!(
         tokio::time::timeout(NO_HANG, login(router.addr, &params)),
@@ -950,7 +950,7 @@ async fn slow_session_server_is_cut_at_the_login_deadline() {
 /// Plugin calls get a deadline that a debug build meets comfortably.
 const PLUGIN_RUNTIME: &str = "[plugin_runtime]\ncall_timeout_ms = 500\n";
 
-fn routing_router(discovery: &str, tables: &str) -> Router {
+fn routing_router(discovery: &str, tables: &str) -> Passage {
     start(
         "",
         &format!("[auth]\nmode = \"offline\"\n{PLUGIN_RUNTIME}{tables}"),
@@ -963,7 +963,7 @@ fn routing_router(discovery: &str, tables: &str) -> Router {
 
 /// An offline login to its final configuration packet, while a well-behaved
 /// client pings.
-async fn route(router: &Router, name: &str) -> (i32, Vec<u8>) {
+async fn route(router: &Passage, name: &str) -> (i32, Vec<u8>) {
     let params = LoginParams::new(767, name, None);
     let (done, _) = tokio::join!(
         login_to_final_packet(router.addr, &params, "en_us"),
@@ -1023,12 +1023,12 @@ async fn strategy_choosing_an_unknown_id_gets_a_disconnect() {
     assert_eq!(parse_transfer(&body).0, "10.0.0.1");
 }
 
-fn status_router(mode: &str) -> Router {
+fn status_router(mode: &str) -> Passage {
     let config = format!(
         "{TIMEOUTS}\n{PLUGIN_RUNTIME}\n[status]\nmotd = \"fallback\"\n\n\
          [plugins.misbehave]\nmode = \"{mode}\"\n"
     );
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         // The default status deadline: a debug build checking a 2 MiB answer on a
@@ -1040,7 +1040,7 @@ fn status_router(mode: &str) -> Router {
 
 /// A ping through the misbehaving plugin, answered, while a well-behaved ping
 /// (`ok.test`, which the plugin answers normally) is served too.
-async fn ping_through(router: &Router) -> Ping {
+async fn ping_through(router: &Passage) -> Ping {
     let (attacked, ok) = tokio::join!(
         tokio::time::timeout(NO_HANG, ping(router.addr, 767, "play.test")),
         tokio::time::timeout(NO_HANG, ping(router.addr, 767, "ok.test"))
@@ -1091,7 +1091,7 @@ async fn concurrent_pings_through_a_2_mib_motd_do_not_stall_the_router() {
         "{TIMEOUTS}\n{PLUGIN_RUNTIME}\n[status]\nmotd = \"fallback\"\n\n\
          [plugins.misbehave]\nmode = \"huge-motd\"\n"
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         ..Default::default()
@@ -1175,7 +1175,7 @@ async fn a_plugin_logging_a_million_lines_is_rate_limited() {
         "{TIMEOUTS}\n[plugin_runtime]\ncall_timeout_ms = 30000\n[status]\nmotd = \"fallback\"\n\n\
          [plugins.misbehave]\nmode = \"log-flood\"\n"
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         env: vec![("PASSAGE_TIMEOUTS__STATUS_MS", "60000")],

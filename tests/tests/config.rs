@@ -1,7 +1,7 @@
 //! Configuration errors reach the operator with the key's name, before anything
 //! listens; flags override the file.
 
-use passage_tests::{Router, RouterSpec, ping, run_to_exit, run_with_env};
+use passage_tests::{Passage, PassageSpec, ping, run_to_exit, run_with_env};
 
 fn check_rejected(config: &str, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
@@ -48,7 +48,7 @@ fn missing_config_file_is_reported() {
 #[tokio::test]
 async fn runs_with_no_config_file_at_all() {
     // Only --bind (port 0) and an empty plugins dir: everything else is default.
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "",
         plugins: vec![],
         cache_dir: None,
@@ -65,7 +65,7 @@ async fn runs_with_no_config_file_at_all() {
 async fn environment_overrides_nested_multi_word_keys() {
     // The anchor router documents multi-word variables it never reads; here each
     // kind of key is set only through the environment and observed on the wire.
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[plugins.fixed-status]\nmotd = \"from the file\"\nmax_players = 5\nversion_name = \"x\"\n",
         plugins: vec![("fixed-status", passage_tests::plugin_wasm("fixed-status"))],
         env: vec![

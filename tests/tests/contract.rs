@@ -6,7 +6,7 @@ use passage_tests::client::{
 };
 use passage_tests::http_stub::HttpStub;
 use passage_tests::{
-    Router, RouterSpec, nbt_text, parse_transfer, ping, plugin_wasm, run_with_env,
+    Passage, PassageSpec, nbt_text, parse_transfer, ping, plugin_wasm, run_with_env,
 };
 
 const CONFIG: &str = r#"
@@ -32,7 +32,7 @@ targets = [
 motd = "old contract, still here"
 "#;
 
-async fn login(router: &Router, name: &str, address: &str) -> Result<(String, i32), String> {
+async fn login(router: &Passage, name: &str, address: &str) -> Result<(String, i32), String> {
     let mut params = LoginParams::new(767, name, None);
     params.server_address = address.to_owned();
     match login_to_final_packet(router.addr, &params, "en_us").await {
@@ -44,7 +44,7 @@ async fn login(router: &Router, name: &str, address: &str) -> Result<(String, i3
 
 #[tokio::test]
 async fn a_router_plugin_reserves_targets_beside_plugins_of_contract_0_1_0() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: CONFIG,
         plugins: vec![
             ("reserving-router", plugin_wasm("reserving-router")),
@@ -124,7 +124,7 @@ async fn a_router_plugin_reserves_targets_beside_plugins_of_contract_0_1_0() {
 
 #[tokio::test]
 async fn a_trapping_router_is_replaced_and_the_player_told() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &CONFIG.replace(
             "strategy = \"player-fill\"",
             "strategy = \"reserving-router\"",
@@ -151,7 +151,7 @@ async fn a_trapping_router_is_replaced_and_the_player_told() {
 /// discovery, strategy) is served through the host's 0.2.0 adapter.
 #[tokio::test]
 async fn roles_exported_at_0_2_0_are_served_too() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[auth]\nmode = \"offline\"\n",
         plugins: vec![("v2-roles", plugin_wasm("v2-roles"))],
         ..Default::default()
@@ -203,7 +203,7 @@ async fn a_player_leaving_mid_route_gives_the_reservation_back() {
             ),
         gate.addr
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("reserving-router", plugin_wasm("reserving-router"))],
         ..Default::default()
@@ -243,4 +243,80 @@ async fn a_player_leaving_mid_route_gives_the_reservation_back() {
         full,
         "No server is available right now. Please try again later."
     );
+}
+
+/// Plugins of all three contract versions in one router: 0.1.0 discovery,
+/// strategy and status, a 0.2.0 router, and 0.3.0 admission, selection and live
+/// status, each serving what it serves.
+#[tokio::test]
+async fn plugins_of_0_1_0_0_2_0_and_0_3_0_serve_side_by_side() {
+    let config = CONFIG
+        .replace(
+            "[routing.hosts]\n",
+            "[routing.hosts]\n\"v3.example.com\" = \"v3-roles\"\n",
+        )
+        .replace(
+            "[plugins.fixed-status]\nmotd = \"old contract, still here\"\n",
+            "",
+        )
+        + "[plugins.network-status]\nmotd = \"counted by 0.3.0\"\n";
+    let router = Passage::start(PassageSpec {
+        config: &config,
+        plugins: vec![
+            ("reserving-router", plugin_wasm("reserving-router")),
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("player-fill", plugin_wasm("player-fill")),
+            ("v3-roles", plugin_wasm("v3-roles")),
+            ("network-status", plugin_wasm("network-status")),
+        ],
+        ..Default::default()
+    });
+    for (plugin, roles, version) in [
+        ("player-fill", "roles=strategy", "0.1.0"),
+        ("fixed-discovery", "roles=discovery", "0.1.0"),
+        ("reserving-router", "roles=router", "0.2.0"),
+        ("v3-roles", "roles=strategy,admission", "0.3.0"),
+        ("network-status", "roles=status", "0.3.0"),
+    ] {
+        router.wait_for_log(&[
+            "plugin loaded",
+            &format!("plugin={plugin} "),
+            roles,
+            version,
+        ]);
+    }
+    // 0.1.0 strategy over 0.1.0 discovery.
+    assert_eq!(
+        login(&router, "A", "play.example.com").await,
+        Ok(("10.0.0.2".to_owned(), 25565))
+    );
+    // 0.2.0 router.
+    assert_eq!(
+        login(&router, "B", "alloc.example.com").await,
+        Ok(("10.1.0.1".to_owned(), 25565))
+    );
+    // 0.3.0 selection over the same 0.1.0 discovery: the first target, or a
+    // reason.
+    assert_eq!(
+        login(&router, "C", "v3.example.com").await,
+        Ok(("10.0.0.1".to_owned(), 25565))
+    );
+    assert_eq!(
+        login(&router, "RejectMe", "v3.example.com").await,
+        Err("Go away, RejectMe.".to_owned())
+    );
+    // 0.3.0 admission before every chooser, whatever its version.
+    for host in ["play.example.com", "alloc.example.com", "v3.example.com"] {
+        assert_eq!(
+            login(&router, "Banned", host).await,
+            Err("You are banned from this test.".to_owned())
+        );
+    }
+    // 0.3.0 live status counts what 0.1.0 discovery lists.
+    let pong = ping(router.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
+    assert_eq!(pong.status["players"]["online"], 90, "{}", pong.status);
+    assert_eq!(pong.status["players"]["max"], 200);
+    assert_eq!(pong.status["description"]["text"], "counted by 0.3.0");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use passage_tests::client::{LoginOutcome, LoginParams, client_information, login};
 use passage_tests::http_stub::HttpStub;
 use passage_tests::{
-    Router, RouterSpec, expect_closed, frame, handshake, http_get, ping, plugin_wasm,
+    Passage, PassageSpec, expect_closed, frame, handshake, http_get, ping, plugin_wasm,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -49,7 +49,7 @@ async fn ping_from(addr: SocketAddr, source: IpAddr) -> anyhow::Result<serde_jso
 }
 
 /// The value of the sample whose line starts with `series`, 0 when absent.
-async fn sample(router: &Router, series: &str) -> f64 {
+async fn sample(router: &Passage, series: &str) -> f64 {
     let (_, text) = http_get(router.metrics_addr(), "/metrics").await.unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
@@ -57,7 +57,7 @@ async fn sample(router: &Router, series: &str) -> f64 {
 }
 
 /// Polls `/metrics` until `series` reaches `at_least`.
-async fn wait_for_sample(router: &Router, series: &str, at_least: f64) {
+async fn wait_for_sample(router: &Passage, series: &str, at_least: f64) {
     let deadline = tokio::time::Instant::now() + NO_HANG;
     loop {
         let now = sample(router, series).await;
@@ -79,7 +79,7 @@ async fn wait_for_sample(router: &Router, series: &str, at_least: f64) {
 /// slot: 3 of 25 pings from another address were answered.)
 #[tokio::test]
 async fn one_address_cannot_take_every_slot() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         // A handshake deadline longer than the test: only the caps close sockets.
         config: "[timeouts]\nhandshake_ms = 60000\n[limits]\nmax_connections = 200\nstatus_per_second = 0\n",
         ..Default::default()
@@ -122,7 +122,7 @@ async fn one_address_cannot_take_every_slot() {
 /// slot up.
 #[tokio::test]
 async fn a_full_router_sheds_the_oldest_silent_connection_for_a_newcomer() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[timeouts]\nhandshake_ms = 60000\n[limits]\nmax_connections = 50\n\
                  max_connections_per_address = 0\nstatus_per_second = 0\n",
         ..Default::default()
@@ -183,7 +183,7 @@ async fn a_full_router_sheds_a_connection_of_the_busiest_address() {
         gate.addr,
         gate.url("/gate")
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -247,7 +247,7 @@ async fn a_client_that_never_reads_is_dropped_at_the_state_deadline() {
         "[timeouts]\nstatus_ms = 1000\n[limits]\nstatus_per_second = 0\n\
          [plugins.fixed-status]\nmotd = \"{motd}\"\n"
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         ..Default::default()
@@ -290,7 +290,7 @@ async fn a_busy_plugin_is_not_a_broken_plugin() {
         slow.addr,
         slow.url("/delay/200")
     );
-    let router = std::sync::Arc::new(Router::start(RouterSpec {
+    let router = std::sync::Arc::new(Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),

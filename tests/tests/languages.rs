@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use passage_tests::client::{LoginOutcome, LoginParams, client_information, final_packet, login};
-use passage_tests::{Router, RouterSpec, parse_transfer, plugin_wasm, skip, workspace_root};
+use passage_tests::{Passage, PassageSpec, parse_transfer, plugin_wasm, skip, workspace_root};
 
 /// Offline logins (no session server), all from 127.0.0.1: the per-address
 /// login budget is turned off.
@@ -58,12 +58,12 @@ fn cache_dir() -> PathBuf {
 /// a component once (the next one finds it in the cache) instead of twice at once.
 static LOADING: Mutex<()> = Mutex::new(());
 
-fn start(strategy: &str, runtime: &str, tables: &str) -> Router {
+fn start(strategy: &str, runtime: &str, tables: &str) -> Passage {
     let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache_dir();
     let config = format!("{COMMON}\n{}\n{tables}", plugin_runtime(runtime));
     let started = Instant::now();
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -85,7 +85,7 @@ fn start(strategy: &str, runtime: &str, tables: &str) -> Router {
 
 /// Logs `name` in (offline) and returns the UUID the router gave the player
 /// (hyphenated, as plugins see it) and the host of the Transfer.
-async fn route(router: &Router, name: &str) -> (String, String) {
+async fn route(router: &Passage, name: &str) -> (String, String) {
     let params = LoginParams::new(775, name, None);
     let outcome = login(router.addr, &params).await;
     let Ok(LoginOutcome::Configuration(mut client, profile, _)) = outcome else {
@@ -119,7 +119,7 @@ fn hyphenated(uuid: u128) -> String {
 
 /// Prints, for the record, what the router measured of the plugin's calls
 /// (sum and count of `passage_plugin_call_duration_seconds`).
-async fn print_call_cost(router: &Router, plugin: &str) {
+async fn print_call_cost(router: &Passage, plugin: &str) {
     let Ok((200, metrics)) = passage_tests::http_get(router.metrics_addr(), "/metrics").await
     else {
         return;
@@ -230,7 +230,7 @@ fn refused_start(plugin: &str) -> String {
         plugin_runtime("")
     );
     let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
-    let result = Router::try_start(RouterSpec {
+    let result = Passage::try_start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -310,7 +310,7 @@ fn weighted_js_refuses_an_unknown_setting() {
     );
 }
 
-async fn js_hosts(router: &Router, logins: usize) -> Vec<String> {
+async fn js_hosts(router: &Passage, logins: usize) -> Vec<String> {
     let mut hosts = Vec::new();
     for i in 0..logins {
         let started = Instant::now();

@@ -6,15 +6,15 @@ use std::time::{Duration, Instant};
 use passage_tests::client::CompressedFrame;
 use passage_tests::client::{LoginOutcome, LoginParams, login};
 use passage_tests::session_server::{Behavior, SessionServer, TEXTURES_SIGNATURE, TEXTURES_VALUE};
-use passage_tests::{Router, RouterSpec, nbt_text, ping, plugin_wasm, string, varint};
+use passage_tests::{Passage, PassageSpec, nbt_text, ping, plugin_wasm, string, varint};
 
 /// `top` goes before the `[auth]` table, `auth` inside it.
-fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Router {
+fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Passage {
     let config = format!(
         "{top}\n[auth]\nsession_server = \"{}\"\nsession_timeout_ms = 500\n{auth}",
         session.url()
     );
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![],
         cache_dir: None,
@@ -22,7 +22,7 @@ fn online_router_with(session: &SessionServer, top: &str, auth: &str) -> Router 
     })
 }
 
-fn online_router(session: &SessionServer) -> Router {
+fn online_router(session: &SessionServer) -> Passage {
     online_router_with(session, "", "")
 }
 
@@ -119,7 +119,7 @@ async fn newer_unknown_protocol_is_served_with_the_newest_layouts() {
     ));
 }
 
-async fn expect_disconnect(router: &Router, params: &LoginParams, needle: &str) -> Duration {
+async fn expect_disconnect(router: &Passage, params: &LoginParams, needle: &str) -> Duration {
     let started = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(10), login(router.addr, params))
         .await
@@ -226,7 +226,7 @@ async fn session_server_down_or_slow_ends_within_the_timeout() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &format!(
             "[auth]\nsession_server = \"http://{closed}\"\nsession_timeout_ms = 500\n"
         ),
@@ -269,7 +269,7 @@ async fn session_server_down_or_slow_ends_within_the_timeout() {
 
 #[tokio::test]
 async fn offline_mode_skips_encryption_and_derives_the_uuid() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[auth]\nmode = \"offline\"\n",
         plugins: vec![],
         cache_dir: None,
@@ -324,7 +324,7 @@ async fn compression_works_above_and_below_the_threshold() {
             secret.display(),
             session.url()
         );
-        let router = Router::start(RouterSpec {
+        let router = Passage::start(PassageSpec {
             config: &config,
             plugins: vec![
                 ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -419,7 +419,7 @@ async fn configured_server_id_is_sent_and_hashed() {
 
 #[tokio::test]
 async fn unexpected_login_packets_close_only_that_connection() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[auth]\nmode = \"offline\"\n",
         plugins: vec![],
         cache_dir: None,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use passage_tests::client::{LoginOutcome, LoginParams, login, login_to_final_packet};
 use passage_tests::session_server::{Behavior, SessionServer};
 use passage_tests::{
-    Router, RouterSpec, expect_closed, http_get, parse_transfer, ping, ping_with_prefix,
+    Passage, PassageSpec, expect_closed, http_get, parse_transfer, ping, ping_with_prefix,
     plugin_wasm,
 };
 use tokio::io::AsyncWriteExt;
@@ -19,9 +19,9 @@ const ROUTING: &str = r#"
 targets = [ { id = "lobby", host = "lobby.example.com", port = 25570 } ]
 "#;
 
-fn router(top: &str) -> Router {
+fn router(top: &str) -> Passage {
     let config = format!("{top}\n{ROUTING}");
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-status", plugin_wasm("fixed-status")),
@@ -320,7 +320,7 @@ async fn proxy_protocol_from_an_untrusted_address_is_refused() {
 /// 500 sockets that never send a byte hold no one up: each waits out its own
 /// deadline in its own task. (The deadline, 30 s, is far longer than opening
 /// them takes on any machine; the per-address cap is off, `flood.rs` tests it.)
-async fn idle_sockets_do_not_delay_a_ping(router: &Router, prefix: &[u8]) {
+async fn idle_sockets_do_not_delay_a_ping(router: &Passage, prefix: &[u8]) {
     let mut idle = Vec::new();
     for _ in 0..500 {
         idle.push(TcpStream::connect(router.addr).await.unwrap());
@@ -367,7 +367,7 @@ async fn sigterm_drains_an_in_flight_login_then_exits_0() {
         "[auth]\nsession_server = \"{}\"\nsession_timeout_ms = 5000\n[shutdown]\ndrain_timeout_ms = 10000\n{ROUTING}",
         session.url()
     );
-    let mut router = Router::start(RouterSpec {
+    let mut router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -433,7 +433,7 @@ async fn a_router_bound_to_ipv6_loopback_serves_pings_logins_and_cookies() {
         "auth_secret_file = \"{}\"\n[auth]\nmode = \"offline\"\n{ROUTING}",
         secret.display()
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),

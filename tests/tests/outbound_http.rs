@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use passage_tests::client::{LoginParams, login_to_final_packet};
 use passage_tests::http_stub::HttpStub;
-use passage_tests::{Router, RouterSpec, nbt_text, parse_transfer, ping, plugin_wasm};
+use passage_tests::{Passage, PassageSpec, nbt_text, parse_transfer, ping, plugin_wasm};
 
 fn targets(host: &str) -> String {
     format!(
@@ -13,13 +13,13 @@ fn targets(host: &str) -> String {
     )
 }
 
-fn start(endpoint: &HttpStub, grant: &str) -> Router {
+fn start(endpoint: &HttpStub, grant: &str) -> Passage {
     let config = format!(
         "[auth]\nmode = \"offline\"\n[limits]\nlogin_per_second = 0\n\
          [plugins.http-discovery]\nurl = \"http://{}/targets\"\nrefresh_ms = 200\ntimeout_ms = 500\n{grant}",
         endpoint.addr
     );
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("http-discovery", plugin_wasm("http-discovery")),
@@ -31,7 +31,7 @@ fn start(endpoint: &HttpStub, grant: &str) -> Router {
 
 /// Routes players until one is sent to a host `done` accepts (the router's view
 /// changed), within a bound that only catches a view that never changes.
-async fn route_until(router: &Router, done: impl Fn(&str) -> bool) -> String {
+async fn route_until(router: &Passage, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let host = route(router)
@@ -48,7 +48,7 @@ async fn route_until(router: &Router, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-async fn route(router: &Router) -> Result<String, String> {
+async fn route(router: &Passage) -> Result<String, String> {
     let params = LoginParams::new(767, "Alex", None);
     match login_to_final_packet(router.addr, &params, "en_us").await {
         Ok((0x0B, body, _)) => Ok(parse_transfer(&body).0),
@@ -158,7 +158,7 @@ async fn a_granted_name_resolving_to_a_private_address_is_refused_until_allowed(
             ("pick", plugin_wasm("flaky-strategy")),
         ]
     };
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config(""),
         plugins: plugins(),
         ..Default::default()
@@ -188,7 +188,7 @@ async fn a_granted_name_resolving_to_a_private_address_is_refused_until_allowed(
         .expect("ping");
     drop(router);
 
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config("allow_private_networks = true\n"),
         plugins: plugins(),
         ..Default::default()

@@ -1,10 +1,10 @@
 //! `passage plugins` and `passage plugin check`: what operators see of plugins.
 
-use passage_tests::{Router, RouterSpec, plugin_wasm, run_with_env};
+use passage_tests::{Passage, PassageSpec, plugin_wasm, run_with_env};
 
 #[tokio::test]
 async fn plugins_lists_roles_contract_limits_grants_and_health() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[plugin_runtime.grants.fixed-discovery]\ncall_timeout_ms = 250\nmemory_limit_mib = 16\nmax_instances = 2\nhttp_allow = [\"127.0.0.1:8080\"]\n",
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),

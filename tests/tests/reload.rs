@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use passage_tests::client::{LoginParams, login_to_final_packet};
 use passage_tests::http_stub::HttpStub;
 use passage_tests::{
-    Router, RouterSpec, http_get, nbt_text, parse_transfer, plugin_wasm, run_with_env,
+    Passage, PassageSpec, http_get, nbt_text, parse_transfer, plugin_wasm, run_with_env,
 };
 
 /// lobby-1 comes first (what `flaky-strategy` picks); lobby-2 is the fullest with
@@ -27,8 +27,8 @@ fn config(extra: &str) -> String {
     format!("{extra}\n[auth]\nmode = \"offline\"\n[limits]\nlogin_per_second = 0\n{TARGETS}")
 }
 
-fn start(extra: &str) -> Router {
-    Router::start(RouterSpec {
+fn start(extra: &str) -> Passage {
+    Passage::start(PassageSpec {
         config: &config(extra),
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -40,7 +40,7 @@ fn start(extra: &str) -> Router {
 
 /// Logs `name` in (offline) and returns the host it was transferred to, or the
 /// disconnect reason's text.
-async fn route(router: &Router, name: &str, server_address: &str) -> Result<String, String> {
+async fn route(router: &Passage, name: &str, server_address: &str) -> Result<String, String> {
     let mut params = LoginParams::new(767, name, None);
     params.server_address = server_address.to_owned();
     match login_to_final_packet(router.addr, &params, "en_us").await {
@@ -51,7 +51,7 @@ async fn route(router: &Router, name: &str, server_address: &str) -> Result<Stri
     }
 }
 
-async fn host_for(router: &Router, name: &str) -> String {
+async fn host_for(router: &Passage, name: &str) -> String {
     match route(router, name, "play.example.com").await {
         Ok(host) => host,
         Err(e) => panic!("login of {name} failed: {e}\n{}", router.log()),
@@ -141,7 +141,7 @@ async fn a_call_in_flight_during_a_reload_finishes_on_the_old_version() {
          [plugin_runtime.grants.pick]\ncall_timeout_ms = 60000\nhttp_allow = [\"{}\"]\n{gated}",
         gate.addr
     );
-    let router = Arc::new(Router::start(RouterSpec {
+    let router = Arc::new(Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -182,7 +182,7 @@ async fn a_configmap_style_symlink_swap_reloads_the_configuration() {
     std::fs::write(m.join("..2026_12_01_v1/passage.toml"), config("")).unwrap();
     symlink("..2026_12_01_v1", m.join("..data")).unwrap();
     symlink("..data/passage.toml", m.join("passage.toml")).unwrap();
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config_file: Some(m.join("passage.toml")),
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -359,7 +359,7 @@ async fn sighup_reloads_the_configuration_when_watching_is_off() {
 
 #[tokio::test]
 async fn a_strategy_can_serve_one_host_name_and_another_the_rest() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config(
             "[routing]\nstrategy = \"pick\"\n[routing.hosts]\n\"eu.example.com\" = \"player-fill\"\n\"*.fill.example.com\" = \"player-fill\"\n",
         ),
@@ -382,7 +382,7 @@ async fn a_strategy_can_serve_one_host_name_and_another_the_rest() {
 
 #[tokio::test]
 async fn a_failing_strategy_backs_off_and_the_fallback_strategy_routes_meanwhile() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config(
             "[routing]\nstrategy = \"pick\"\nfallback_strategy = \"player-fill\"\n[plugin_runtime]\nfailure_threshold = 2\n",
         ),
@@ -443,7 +443,7 @@ async fn a_failing_strategy_backs_off_and_the_fallback_strategy_routes_meanwhile
 /// other files of the same reload from applying.
 #[tokio::test]
 async fn a_misnamed_file_is_skipped_on_its_own() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config(""),
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),

@@ -8,7 +8,7 @@ use passage_tests::client::{
 };
 use passage_tests::session_server::{Behavior, SessionServer};
 use passage_tests::{
-    Router, RouterSpec, cookie, nbt_text, parse_transfer, plugin_wasm, take_string, varint,
+    Passage, PassageSpec, cookie, nbt_text, parse_transfer, plugin_wasm, take_string, varint,
 };
 
 const TARGETS: &str = r#"
@@ -20,12 +20,12 @@ targets = [
 ]
 "#;
 
-fn router(session: &SessionServer, strategy: &str, extra: &str) -> Router {
+fn router(session: &SessionServer, strategy: &str, extra: &str) -> Passage {
     let config = format!(
         "{extra}\n[auth]\nsession_server = \"{}\"\nsession_timeout_ms = 2000\n{TARGETS}",
         session.url()
     );
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -39,7 +39,7 @@ fn router(session: &SessionServer, strategy: &str, extra: &str) -> Router {
 /// Logs in, sends Client Information with `locale`, and returns the router's
 /// final configuration packet (answering keep-alives on the way).
 async fn configure(
-    router: &Router,
+    router: &Passage,
     session: &SessionServer,
     name: &str,
     protocol: i32,
@@ -51,7 +51,7 @@ async fn configure(
 }
 
 async fn configure_with(
-    router: &Router,
+    router: &Passage,
     params: &LoginParams,
     locale: &str,
 ) -> (i32, Vec<u8>, HashMap<String, Vec<u8>>) {
@@ -83,7 +83,7 @@ async fn no_targets_gets_a_localized_disconnect() {
         "[auth]\nsession_server = \"{}\"\n[plugins.fixed-discovery]\ntargets = []\n",
         session.url()
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -115,7 +115,7 @@ async fn operator_overrides_the_message() {
         "[auth]\nsession_server = \"{}\"\n[messages.fr_fr]\nno_server_available = \"Revenez vite !\"\n",
         session.url()
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![],
         cache_dir: None,
@@ -152,7 +152,7 @@ async fn failing_strategy_gets_a_message_and_the_next_player_is_served() {
 /// The secret file's text, and the HMAC key every implementation derives from it.
 const SECRET_FILE: &str = "c2VjcmV0LXNoYXJlZC13aXRoLWJhY2tlbmRzLTEyMzQ=\n";
 
-fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Router, tempfile::TempDir) {
+fn cookie_router(session: &SessionServer, expiry_secs: u64) -> (Passage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("auth_secret");
     std::fs::write(&secret, SECRET_FILE).unwrap();
@@ -170,7 +170,7 @@ fn cookie_key() -> &'static [u8] {
 }
 
 /// Logs in for real, then reconnects with intent 3 carrying the cookies.
-async fn first_visit(router: &Router, session: &SessionServer) -> HashMap<String, Vec<u8>> {
+async fn first_visit(router: &Passage, session: &SessionServer) -> HashMap<String, Vec<u8>> {
     let params = LoginParams::new(767, "Steve", Some(session.addr));
     let (id, _, cookies) = configure_with(router, &params, "en_us").await;
     assert_eq!(id, 0x0B, "Transfer");
@@ -322,7 +322,7 @@ async fn tampered_expired_or_foreign_cookies_fall_back_to_full_authentication() 
 /// Logs in and answers each Add Resource Pack with `results` (in order), then
 /// returns the final packet.
 async fn configure_with_packs(
-    router: &Router,
+    router: &Passage,
     session: &SessionServer,
     results: &[i32],
 ) -> (i32, Vec<u8>) {
@@ -354,7 +354,7 @@ async fn configure_with_packs(
     (id, body)
 }
 
-fn pack_router(session: &SessionServer) -> Router {
+fn pack_router(session: &SessionServer) -> Passage {
     router(
         session,
         "player-fill",
@@ -422,7 +422,7 @@ async fn the_player_a_strategy_sees_carries_locale_and_last_target() {
 }
 
 /// A router with `SECRET_FILE` and `extra` settings (top-level keys).
-fn cookie_router_with(session: &SessionServer, extra: &str) -> (Router, tempfile::TempDir) {
+fn cookie_router_with(session: &SessionServer, extra: &str) -> (Passage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("auth_secret");
     std::fs::write(&secret, SECRET_FILE).unwrap();

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use passage_tests::{Router, RouterSpec, ping, plugin_wasm, run_to_exit};
+use passage_tests::{Passage, PassageSpec, ping, plugin_wasm, run_to_exit};
 
-fn misbehaving_router(mode: &str) -> Router {
+fn misbehaving_router(mode: &str) -> Passage {
     let config = format!(
         // A high failure threshold: these tests show each failure is contained and
         // the next call gets a fresh instance; the back-off after repeated
@@ -14,7 +14,7 @@ fn misbehaving_router(mode: &str) -> Router {
         "[plugin_runtime]\ncall_timeout_ms = 300\nmemory_limit_mib = 16\nfailure_threshold = 1000\n\n\
          [status]\nmotd = \"fallback\"\n\n[plugins.misbehave]\nmode = \"{mode}\"\n"
     );
-    Router::start(RouterSpec {
+    Passage::start(PassageSpec {
         config: &config,
         plugins: vec![("misbehave", plugin_wasm("misbehave"))],
         cache_dir: None,
@@ -172,7 +172,7 @@ async fn a_plugins_grant_sets_its_own_deadline_and_memory_cap() {
              [plugin_runtime.grants.misbehave]\ncall_timeout_ms = 40\nmemory_limit_mib = 8\n\
              [status]\nmotd = \"fallback\"\n[plugins.misbehave]\nmode = \"{mode}\"\n"
         );
-        let router = Router::start(RouterSpec {
+        let router = Passage::start(PassageSpec {
             config: &config,
             plugins: vec![("misbehave", plugin_wasm("misbehave"))],
             ..Default::default()

@@ -1,8 +1,10 @@
 //! The status path end to end: the real binary, the real `fixed-status.wasm`, TCP.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use passage_tests::{Router, RouterSpec, expect_closed, frame, handshake, ping, plugin_wasm};
+use passage_tests::http_stub::HttpStub;
+
+use passage_tests::{Passage, PassageSpec, expect_closed, frame, handshake, ping, plugin_wasm};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -16,8 +18,8 @@ sample = ["Steve", "Alex"]
 favicon = "iVBORw0KGgoAAAANSUhEUg=="
 "#;
 
-fn fixed_status_router() -> Router {
-    Router::start(RouterSpec {
+fn fixed_status_router() -> Passage {
+    Passage::start(PassageSpec {
         config: FIXED_STATUS_CONFIG,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         cache_dir: None,
@@ -55,7 +57,7 @@ async fn old_client_is_told_the_newest_protocol() {
 
 #[tokio::test]
 async fn without_plugins_the_configured_fallback_answers() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[status]\nmotd = \"fallback motd\"\nmax_players = 50\n",
         plugins: vec![],
         cache_dir: None,
@@ -90,7 +92,7 @@ async fn byte_by_byte_client_is_served() {
 /// Sends a legacy ping and returns the fields of the §1 kick string the router
 /// answered with, after checking its framing (0xFF, UTF-16 length, UTF-16BE) and
 /// that the router then closed the connection cleanly.
-async fn legacy_ping(router: &Router, ping: &[u8]) -> Vec<String> {
+async fn legacy_ping(router: &Passage, ping: &[u8]) -> Vec<String> {
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     stream.write_all(ping).await.unwrap();
     let bytes = expect_closed(&mut stream, Duration::from_secs(30))
@@ -165,7 +167,7 @@ async fn legacy_ping_gets_a_kick_with_the_motd() {
 /// Legacy pings spend the same per-address status budget as modern ones.
 #[tokio::test]
 async fn legacy_pings_are_rate_limited_with_the_status_budget() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &format!(
             "[limits]\nstatus_per_second = 0.001\nstatus_burst = 2\n{FIXED_STATUS_CONFIG}"
         ),
@@ -257,7 +259,7 @@ async fn second_status_request_and_trailing_bytes_are_refused() {
 
 #[tokio::test]
 async fn silent_client_is_dropped_at_the_handshake_deadline() {
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: "[timeouts]\nhandshake_ms = 300\n",
         plugins: vec![],
         cache_dir: None,
@@ -282,16 +284,16 @@ async fn silent_client_is_dropped_at_the_handshake_deadline() {
 #[tokio::test]
 async fn compiled_plugins_are_cached_across_restarts() {
     let cache = tempfile::tempdir().unwrap();
-    let spec = || RouterSpec {
+    let spec = || PassageSpec {
         config: FIXED_STATUS_CONFIG,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         cache_dir: Some(cache.path()),
         ..Default::default()
     };
-    let first = Router::start(spec());
+    let first = Passage::start(spec());
     first.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
     drop(first);
-    let second = Router::start(spec());
+    let second = Passage::start(spec());
     second.wait_for_log(&["plugin loaded", "fixed-status", "code=\"cached\""]);
     let ping = ping(second.addr, 767, "play.example.com").await.unwrap();
     assert_eq!(ping.status["players"]["max"], 123);
@@ -326,8 +328,8 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
             .unwrap();
         assert!(status.success(), "chown {}", path.display());
     };
-    fn spec(cache: &std::path::Path) -> RouterSpec<'_> {
-        RouterSpec {
+    fn spec(cache: &std::path::Path) -> PassageSpec<'_> {
+        PassageSpec {
             config: FIXED_STATUS_CONFIG,
             plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
             cache_dir: Some(cache),
@@ -336,9 +338,9 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
     }
     // Filled by a first router, then handed to another user (uid 65534).
     let cache = tempfile::tempdir().unwrap();
-    drop(Router::start(spec(cache.path())));
+    drop(Passage::start(spec(cache.path())));
     chown(&cache.path().join("passage"));
-    let router = Router::start(spec(cache.path()));
+    let router = Passage::start(spec(cache.path()));
     let line = router.wait_for_log(&["compiled-code cache off"]);
     assert!(line.contains("owned by uid 65534"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
@@ -347,12 +349,12 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
 
     // The router's own directory, but an entry another user wrote.
     let cache = tempfile::tempdir().unwrap();
-    drop(Router::start(spec(cache.path())));
+    drop(Passage::start(spec(cache.path())));
     let dir = cache.path().join("passage");
     for entry in std::fs::read_dir(&dir).unwrap() {
         chown(&entry.unwrap().path());
     }
-    let router = Router::start(spec(cache.path()));
+    let router = Passage::start(spec(cache.path()));
     let line = router.wait_for_log(&["ignoring compiled-code cache entry"]);
     assert!(line.contains("owned by uid 65534"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
@@ -365,7 +367,7 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
 #[tokio::test]
 async fn without_a_cache_location_nothing_is_cached_in_tmp() {
     let tmp = tempfile::tempdir().unwrap();
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: FIXED_STATUS_CONFIG,
         plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
         env: vec![
@@ -382,4 +384,105 @@ async fn without_a_cache_location_nothing_is_cached_in_tmp() {
         0,
         "nothing in TMPDIR"
     );
+}
+
+fn targets_json(players: [u32; 2]) -> String {
+    format!(
+        r#"{{"targets": [
+            {{"id": "a", "host": "10.0.0.1", "port": 25565, "metadata": {{"players": {}, "max_players": 50}}}},
+            {{"id": "b", "host": "10.0.0.2", "port": 25565, "metadata": {{"players": {}, "max_players": 70}}}}
+        ]}}"#,
+        players[0], players[1]
+    )
+}
+
+fn live_status_router(backends: &HttpStub, status_plugin: &str) -> Passage {
+    let config = format!(
+        r#"
+[plugins.{status_plugin}]
+motd = "The network"
+[plugins.http-discovery]
+url = "{}"
+refresh_ms = 100
+[plugin_runtime.grants.http-discovery]
+http_allow = ["{}"]
+allow_private_networks = true
+call_timeout_ms = 2000
+"#,
+        backends.url("/targets"),
+        backends.addr
+    );
+    Passage::start(PassageSpec {
+        config: &config,
+        plugins: vec![
+            (status_plugin, plugin_wasm(status_plugin)),
+            ("http-discovery", plugin_wasm("http-discovery")),
+            ("player-fill", plugin_wasm("player-fill")),
+        ],
+        ..Default::default()
+    })
+}
+
+/// The server list shows the network's real count: network-status sums what
+/// discovery reports, and follows it when it changes.
+#[tokio::test]
+async fn the_player_count_follows_discovery() {
+    let backends = HttpStub::start(&targets_json([3, 4])).await;
+    let router = live_status_router(&backends, "network-status");
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=network-status",
+        "roles=status",
+        "0.3.0",
+    ]);
+    let pong = ping(router.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
+    assert_eq!(pong.status["players"]["online"], 7, "{}", pong.status);
+    assert_eq!(pong.status["players"]["max"], 120);
+    assert_eq!(pong.status["description"]["text"], "The network");
+
+    let asked = backends.hits();
+    backends.set(200, &targets_json([10, 25]));
+    // The router's view is at most a second old (then the next ping makes it ask
+    // discovery again, and http-discovery its endpoint): pings, as a server list
+    // refreshes, until one shows the new count. The pace only keeps the pings
+    // few; the test waits for the count, however long the machine takes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut pace = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        pace.tick().await;
+        let pong = ping(router.addr, 767, "play.example.com")
+            .await
+            .expect("ping");
+        if pong.status["players"]["online"] == 35 {
+            assert_eq!(pong.status["players"]["max"], 120);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "count stuck at {}",
+            pong.status["players"]
+        );
+    }
+    assert!(
+        backends.hits() > asked,
+        "discovery asked its endpoint again"
+    );
+}
+
+/// A status plugin that does not ask for the network costs nothing extra: a
+/// ping does not make the router ask discovery.
+#[tokio::test]
+async fn a_ping_that_does_not_ask_for_the_network_asks_discovery_nothing() {
+    let backends = HttpStub::start(&targets_json([3, 4])).await;
+    let router = live_status_router(&backends, "fixed-status");
+    // Discovery has been asked by nobody yet.
+    for _ in 0..20 {
+        let pong = ping(router.addr, 767, "play.example.com")
+            .await
+            .expect("ping");
+        assert_eq!(pong.status["description"]["text"], "The network");
+    }
+    assert_eq!(backends.hits(), 0, "{:?}", backends.paths());
 }

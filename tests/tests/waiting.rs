@@ -7,7 +7,7 @@ use passage_tests::client::{
     Client, LoginOutcome, LoginParams, client_information, final_packet, login,
 };
 use passage_tests::http_stub::HttpStub;
-use passage_tests::{Router, RouterSpec, parse_transfer, plugin_wasm, string, varint};
+use passage_tests::{Passage, PassageSpec, parse_transfer, plugin_wasm, string, varint};
 
 /// Offline logins from one address; keep-alives every 20 ms.
 fn config(extra: &str, gate: &HttpStub) -> String {
@@ -33,8 +33,8 @@ async fn recv(client: &mut Client) -> (i32, Vec<u8>) {
         .unwrap()
 }
 
-fn start(config: &str) -> Router {
-    Router::start(RouterSpec {
+fn start(config: &str) -> Passage {
+    Passage::start(PassageSpec {
         config,
         plugins: vec![
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
@@ -44,7 +44,7 @@ fn start(config: &str) -> Router {
     })
 }
 
-async fn configuring(router: &Router, name: &str) -> Client {
+async fn configuring(router: &Passage, name: &str) -> Client {
     let params = LoginParams::new(775, name, None);
     let LoginOutcome::Configuration(mut client, ..) = login(router.addr, &params).await.unwrap()
     else {

@@ -104,7 +104,7 @@ pub(super) async fn run(
         let refusal = match verdict {
             Ok(None) => None,
             Ok(Some((plugin, message))) => {
-                tracing::info!(player = %player.name, plugin, "admission denied");
+                tracing::info!(player = %player.name, plugin = %plugin, "admission denied");
                 conn.outcome = "denied";
                 Some(
                     conn.shared
@@ -203,7 +203,7 @@ pub(super) async fn run(
             return transfer(conn, &login, &player, routed).await;
         }
         Routing::Reject { plugin, message } => {
-            tracing::info!(player = %player.name, plugin, "routing refused the player");
+            tracing::info!(player = %player.name, plugin = %plugin, "routing refused the player");
             conn.outcome = "rejected";
             conn.shared
                 .messages
@@ -334,7 +334,7 @@ async fn transfer(
         reservation,
         extra,
     } = routed;
-    tracing::info!(player = %player.name, plugin, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
+    tracing::info!(player = %player.name, plugin = %plugin, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
     store_cookies(conn, login, &target, &plugin, extra.as_ref());
     conn.send(&Transfer {
         host: target.host.clone(),
@@ -460,13 +460,13 @@ fn store_cookies(
                 let mut changed = cookie.clone();
                 match changed.apply_extra_patch(patch) {
                     Err(e) => {
-                        tracing::warn!(plugin, "the player's data is stored unchanged: {e}");
+                        tracing::warn!(plugin = %plugin, "the player's data is stored unchanged: {e}");
                         sign_auth_cookie(secret, &cookie)
                     }
                     Ok(()) => match sign_auth_cookie(secret, &changed) {
                         Err(CookieError::TooLarge { len }) => {
                             tracing::warn!(
-                                plugin,
+                                plugin = %plugin,
                                 bytes = len,
                                 "the player's data is stored unchanged: with the change the cookie would be {len} bytes, over the client's limit"
                             );
@@ -486,7 +486,7 @@ fn store_cookies(
         }
     } else if extra.is_some() {
         tracing::debug!(
-            plugin,
+            plugin = %plugin,
             "the player's data is not kept: cookies are off (no auth secret)"
         );
     }

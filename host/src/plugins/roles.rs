@@ -272,3 +272,195 @@ pub use discovery::Discovery;
 pub use router::Router;
 pub use status::Status;
 pub use strategy::Strategy;
+
+#[cfg(test)]
+mod tests {
+    //! Each version's bindings against real components built by `make plugins`
+    //! (which `make unit` runs first): a missing plugin fails the test rather than
+    //! skipping it.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::plugins::Runtime;
+    use crate::plugins::contract::roles_of;
+    use crate::plugins::pool::PluginSettings;
+    use crate::plugins::types::{Localized, Message, Wait};
+
+    fn plugin(name: &str) -> PathBuf {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wasm32-wasip2/plugin")
+            .join(format!("{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{} is missing: run `make plugins` (or `make unit`, which builds them)",
+            path.display()
+        );
+        path
+    }
+
+    fn pool<R: RoleKind>(runtime: &Runtime, file: &str, config: &str) -> (Pool<R>, Api) {
+        let (component, _) = runtime.load_component(&plugin(file)).unwrap();
+        let api = roles_of(&component, runtime.engine())
+            .into_iter()
+            .find(|a| a.role == R::ROLE)
+            .unwrap_or_else(|| panic!("{file} has no {} role", R::ROLE));
+        let settings = PluginSettings {
+            name: Arc::from(file),
+            config_json: config.to_owned(),
+            limits: crate::config::PluginRuntime::default().limits_for(file),
+            log_budget: Default::default(),
+            services: runtime.services(),
+        };
+        (Pool::new(runtime, &settings, api, &component).unwrap(), api)
+    }
+
+    fn runtime() -> (Runtime, tempfile::TempDir) {
+        let cache = tempfile::tempdir().unwrap();
+        (
+            Runtime::new(Some(cache.path().to_path_buf())).unwrap(),
+            cache,
+        )
+    }
+
+    fn player(name: &str) -> Player {
+        Player {
+            name: name.to_owned(),
+            uuid: format!("00000000-0000-0000-0000-{:012x}", name.len()),
+            client_ip: "127.0.0.1".to_owned(),
+            protocol: 767,
+            server_address: "play.example.com".to_owned(),
+            server_port: 25565,
+            locale: None,
+            last_target: None,
+        }
+    }
+
+    fn target(id: &str) -> Target {
+        Target {
+            id: id.to_owned(),
+            host: format!("{id}.example"),
+            port: 25565,
+            metadata: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_0_1_0_strategy_and_a_0_2_0_router_through_the_host_types() {
+        let (runtime, _cache) = runtime();
+        let (strategy, api) = pool::<Strategy>(&runtime, "round_robin", "{}");
+        assert_eq!((api.version, api.repeated), (Version::V0_1, false));
+        let set = TargetSet {
+            id: 1,
+            targets: vec![target("a"), target("b")],
+        };
+        let ctx = PlayerContext::default();
+        let mut chosen = Vec::new();
+        for _ in 0..2 {
+            match strategy.select(&set, &player("Steve"), &ctx).await.unwrap() {
+                Selection::Target { id, extra: None } => chosen.push(id),
+                other => panic!("{other:?}"),
+            }
+        }
+        chosen.sort();
+        assert_eq!(chosen, ["a", "b"]);
+
+        let config = r#"{"targets":[{"id":"lobby-1","host":"10.0.0.1","port":25565,"slots":1}]}"#;
+        let (router, api) = pool::<Router>(&runtime, "reserving_router", config);
+        assert_eq!(api.version, Version::V0_2);
+        let (first, serial) = router.place(&player("Alex"), &ctx).await.unwrap();
+        let Placement::Placed {
+            target,
+            reservation: Some(token),
+            extra: None,
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!((target.id.as_str(), target.port), ("lobby-1", 25565));
+        assert_eq!(
+            router.place(&player("Steve"), &ctx).await.unwrap().0,
+            Placement::None,
+            "full"
+        );
+        router.release(&token, serial).await.unwrap();
+        assert!(matches!(
+            router.place(&player("Steve"), &ctx).await.unwrap().0,
+            Placement::Placed { .. }
+        ));
+        // A reservation of an instance that is gone is not passed to its successor.
+        router.release("lobby-1#9", serial + 1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn contract_0_3_0_answers_with_reasons_waits_and_extra() {
+        let (runtime, _cache) = runtime();
+        let (admission, api) = pool::<Admission>(&runtime, "v3_roles", "{}");
+        assert_eq!(api.version, Version::V0_3);
+        let ctx = PlayerContext::default();
+        assert_eq!(
+            admission.admit(&player("Steve"), &ctx).await.unwrap(),
+            Verdict::Allow
+        );
+        assert_eq!(
+            admission.admit(&player("Banned"), &ctx).await.unwrap(),
+            Verdict::Deny(Message::Text("You are banned from this test.".into()))
+        );
+        let broken = admission.admit(&player("Broken"), &ctx).await.unwrap_err();
+        assert!(
+            matches!(broken, PluginError::Returned(ref m) if m.contains("Broken")),
+            "{broken}"
+        );
+
+        let (selection, api) = pool::<Strategy>(&runtime, "v3_roles", "{}");
+        assert_eq!((api.version, api.repeated), (Version::V0_3, false));
+        let set = TargetSet {
+            id: 7,
+            targets: vec![target("lobby")],
+        };
+        let mut extra = serde_json::Map::new();
+        extra.insert("visits".into(), 4.into());
+        let returning = PlayerContext { extra };
+        assert_eq!(
+            selection
+                .select(&set, &player("Steve"), &returning)
+                .await
+                .unwrap(),
+            Selection::Target {
+                id: "lobby".into(),
+                extra: Some(r#"{"visits":5}"#.into())
+            }
+        );
+        assert_eq!(
+            selection
+                .select(&set, &player("RejectMe"), &ctx)
+                .await
+                .unwrap(),
+            Selection::Reject(Message::Localized(Localized {
+                key: "v3.rejected".into(),
+                args: vec!["RejectMe".into()],
+                translations: vec![("de_de".into(), "Geh weg, {0}.".into())],
+                fallback: "Go away, {0}.".into(),
+            }))
+        );
+
+        let config = r#"{"target":{"id":"event","host":"10.0.0.9","port":25565},"seats":0}"#;
+        let (queue, _) = pool::<Router>(&runtime, "queue", config);
+        let (held, _) = queue.place(&player("Steve"), &ctx).await.unwrap();
+        let Placement::Wait {
+            wait:
+                Wait {
+                    retry_after,
+                    position: Some(1),
+                    message: Some(Message::Localized(_)),
+                },
+            reservation: Some(token),
+        } = held
+        else {
+            panic!("{held:?}")
+        };
+        assert_eq!(retry_after.as_millis(), 1000);
+        assert!(token.starts_with("line:"), "{token}");
+    }
+}

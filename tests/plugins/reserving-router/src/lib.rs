@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use passage_sdk::{Config, Player, Plugin, Routed, Router, Target, log};
+use passage_sdk::{Config, Player, Plugin, Routed, RouterPlugin, Target, log};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -66,7 +66,7 @@ impl Plugin for Reserving {
     }
 }
 
-impl Router for Reserving {
+impl RouterPlugin for Reserving {
     fn route(&mut self, player: &Player) -> Result<Option<Routed>, String> {
         if player.name == "Trap" {
             panic!("reserving-router: deliberate panic");

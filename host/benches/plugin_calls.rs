@@ -1,6 +1,9 @@
 //! Cost of plugin calls through the real runtime and the real shipped plugins:
 //! a status ping, and the discovery + strategy round of one login with 10, 100 and
-//! 1000 targets (each with 3 metadata pairs), warm and after the targets changed.
+//! 1000 targets (each with 3 metadata pairs), warm and after the targets changed;
+//! and the round of contract 0.3.0: admission (`allowlist`), discovery, and a
+//! selection that reads the player's `extra` and returns a change to it
+//! (`tests/plugins/v3-roles`).
 //!
 //! Run with `make bench` (it builds the plugins first).
 
@@ -11,7 +14,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use passage::plugins::contract::roles_of;
 use passage::plugins::pool::{Limits, PluginSettings, RoleKind};
-use passage::plugins::roles::{Discovery, Status, Strategy};
+use passage::plugins::roles::{Admission, Discovery, Status, Strategy};
 use passage::plugins::types::{Discovered, Player, PlayerContext, StatusRequest};
 use passage::plugins::{Pool, Runtime, TargetSet};
 
@@ -140,6 +143,41 @@ fn bench(c: &mut Criterion) {
                     let set = TargetSet { id, targets };
                     strategy.select(&set, player, context).await.unwrap()
                 }
+            })
+        });
+    }
+    group.finish();
+
+    // Contract 0.3.0: the player has data from earlier logins, an admission
+    // plugin lets them in, the selection answers with a change to the data.
+    let admission = pool::<Admission>(
+        &rt,
+        "allowlist",
+        serde_json::json!({"players": ["Alex", "Steve", "8667ba71-b85a-4004-af54-457a9734eed7"]}),
+    );
+    let mut extra = serde_json::Map::new();
+    extra.insert("visits".into(), 41.into());
+    extra.insert(
+        "backend".into(),
+        serde_json::json!({"rank": "vip", "since": 1700000000}),
+    );
+    let returning = PlayerContext { extra };
+    let mut group = c.benchmark_group("login-round-0.3");
+    for n in [10usize, 1000] {
+        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n));
+        let selection = pool::<Strategy>(&rt, "v3-roles", serde_json::json!({}));
+        let Discovered::Targets { revision, targets } =
+            tokio.block_on(discovery.discover(&player, None)).unwrap()
+        else {
+            panic!("first discovery lists targets")
+        };
+        let set = TargetSet { id: 1, targets };
+        group.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
+            b.to_async(&tokio).iter(|| async {
+                admission.admit(&player, &returning).await.unwrap();
+                let d = discovery.discover(&player, Some(revision)).await.unwrap();
+                assert!(matches!(d, Discovered::Unchanged));
+                selection.select(&set, &player, &returning).await.unwrap()
             })
         });
     }

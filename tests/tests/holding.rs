@@ -128,6 +128,15 @@ async fn the_wait_gives_up_at_max_wait_ms_with_a_message() {
     let mut client = configuring(&passage, "Alex", 767, "fr_fr").await;
     let done = until_final(&mut client).await;
     assert!(started.elapsed() >= Duration::from_millis(1500));
+    // ... and not much later: the router pauses at least poll_ms (100 ms)
+    // between rounds, so a wait that ended at 1.5 s asked the orchestrator at
+    // most 16 times however fast or slow the machine is.
+    let polls = orchestrator
+        .requests()
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && p == "/servers/survival")
+        .count();
+    assert!((1..=16).contains(&polls), "{polls} polls");
     assert_eq!(done.id, 0x02, "disconnected");
     assert_eq!(
         nbt_text(&done.body),

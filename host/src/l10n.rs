@@ -24,10 +24,12 @@ pub enum Message {
     WaitingButton,
     /// A line of that dialog; `{position}` is the player's place in the queue.
     QueuePosition,
+    /// A waiting player, when this router stops: another one takes them.
+    Reconnect,
 }
 
 impl Message {
-    pub const ALL: [Message; 12] = [
+    pub const ALL: [Message; 13] = [
         Message::OutdatedClient,
         Message::FailedToVerify,
         Message::AuthUnavailable,
@@ -40,6 +42,7 @@ impl Message {
         Message::WaitingTitle,
         Message::WaitingButton,
         Message::QueuePosition,
+        Message::Reconnect,
     ];
 
     /// The key operators use in `[messages.<locale>]`.
@@ -57,6 +60,7 @@ impl Message {
             Message::WaitingTitle => "waiting_title",
             Message::WaitingButton => "waiting_button",
             Message::QueuePosition => "queue_position",
+            Message::Reconnect => "reconnect",
         }
     }
 
@@ -106,6 +110,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
                 Message::QueuePosition,
                 "Your position in the queue: {position}",
             ),
+            (
+                Message::Reconnect,
+                "This server is restarting. Please reconnect to continue.",
+            ),
         ],
     ),
     (
@@ -149,6 +157,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
             (
                 Message::QueuePosition,
                 "Deine Position in der Warteschlange: {position}",
+            ),
+            (
+                Message::Reconnect,
+                "Dieser Server startet neu. Bitte verbinde dich erneut, um weiterzumachen.",
             ),
         ],
     ),
@@ -194,6 +206,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
                 Message::QueuePosition,
                 "Votre position dans la file d'attente : {position}",
             ),
+            (
+                Message::Reconnect,
+                "Ce serveur redémarre. Veuillez vous reconnecter pour continuer.",
+            ),
         ],
     ),
     (
@@ -235,6 +251,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
             (Message::WaitingTitle, "Espera, por favor"),
             (Message::WaitingButton, "Esperando…"),
             (Message::QueuePosition, "Tu posición en la cola: {position}"),
+            (
+                Message::Reconnect,
+                "Este servidor se está reiniciando. Vuelve a conectarte para continuar.",
+            ),
         ],
     ),
     (
@@ -276,6 +296,10 @@ const BUILT_IN: &[(&str, &[(Message, &str)])] = &[
             (Message::WaitingTitle, "Aguarde"),
             (Message::WaitingButton, "Aguardando…"),
             (Message::QueuePosition, "Sua posição na fila: {position}"),
+            (
+                Message::Reconnect,
+                "Este servidor está reiniciando. Conecte-se novamente para continuar.",
+            ),
         ],
     ),
 ];

@@ -383,6 +383,7 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         messages,
         cookie_secret,
         guards,
+        draining: tokio::sync::watch::Sender::new(false),
     });
     passage::metrics::metrics().set_ready(true);
     // Logged once everything is ready: tests and operators wait for this line.

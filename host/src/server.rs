@@ -34,6 +34,18 @@ pub struct Shared {
     /// Signs and checks `passage:authentication`; `None` turns cookies off.
     pub cookie_secret: Option<CookieSecret>,
     pub guards: Guards,
+    /// Set when the drain begins: players held by a plugin's "wait" are told to
+    /// reconnect (to another replica) instead of waiting into the drain deadline.
+    pub draining: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Completes once the drain has begun.
+    pub async fn drain_begun(&self) {
+        let mut draining = self.draining.subscribe();
+        // `Err`: the sender is gone, which only happens as the process ends.
+        let _ = draining.wait_for(|d| *d).await;
+    }
 }
 
 /// Per-address budgets and the PROXY protocol's trusted networks, built from the
@@ -142,6 +154,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
     }
     // Unready at once, and no new connections: the load balancer moves on.
     metrics().set_ready(false);
+    shared.draining.send_replace(true);
     drop(listener);
     let in_flight = slots.in_use();
     let deadline = shared.config.shutdown.drain_timeout_ms;

@@ -236,3 +236,29 @@ async fn the_queue_shows_positions_and_lets_players_in_as_seats_free() {
     assert_eq!(parse_transfer(&done.body), ("10.0.0.9".to_owned(), 25565));
     assert!(done.cleared >= 1, "the dialog is taken away");
 }
+
+/// A router that shuts down does not keep its waiting players into the drain
+/// deadline: they are told to reconnect (the load balancer sends them to another
+/// replica), in their language, and the drain finishes.
+#[tokio::test]
+async fn waiting_players_are_asked_to_reconnect_when_the_router_drains() {
+    let orchestrator = HttpStub::start(r#"{"ready": false}"#).await;
+    orchestrator.set_route("/servers/survival/wake", 202, "{}");
+    let mut passage = wake_on_join(&orchestrator, "[shutdown]\ndrain_timeout_ms = 30000\n");
+    let mut client = configuring(&passage, "Steve", 772, "es_es").await;
+    let waiting = tokio::spawn(async move { until_final(&mut client).await });
+    passage.wait_for_log(&["player waits", "Steve"]);
+    passage.signal("TERM");
+    let done = waiting.await.unwrap();
+    assert_eq!(done.id, 0x02, "disconnected");
+    assert_eq!(
+        nbt_text(&done.body),
+        "Este servidor se está reiniciando. Vuelve a conectarte para continuar."
+    );
+    assert_eq!(
+        done.cleared, 1,
+        "the dialog is taken away before the Disconnect"
+    );
+    passage.wait_for_log(&["drained: every connection finished"]);
+    assert_eq!(passage.wait_exit(Duration::from_secs(20)), Some(0));
+}

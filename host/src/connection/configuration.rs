@@ -184,7 +184,16 @@ pub(super) async fn run(
             .clamp(MIN_RETRY, MAX_RETRY)
             .min(give_up - now);
         tracing::debug!(player = %player.name, pause_ms = pause.as_millis() as u64, position = wait.position, "asking again after a pause");
-        keep_alive_during(conn, deadline, &mut waiting, tokio::time::sleep(pause)).await?;
+        let shared = conn.shared.clone();
+        let paused = async {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => false,
+                () = shared.drain_begun() => true,
+            }
+        };
+        if keep_alive_during(conn, deadline, &mut waiting, paused).await? {
+            break Routing::Draining;
+        }
         if Instant::now() >= give_up {
             break Routing::TimedOut;
         }
@@ -221,6 +230,13 @@ pub(super) async fn run(
             };
             conn.shared.messages.component(message, Some(&locale))
         }
+        Routing::Draining => {
+            tracing::info!(player = %player.name, "the router is draining: the waiting player is asked to reconnect");
+            conn.outcome = "drained";
+            conn.shared
+                .messages
+                .component(Message::Reconnect, Some(&locale))
+        }
         Routing::TimedOut => {
             tracing::info!(player = %player.name, max_wait_ms = conn.shared.config.routing.max_wait_ms, "the player waited routing.max_wait_ms; giving up");
             conn.outcome = "wait_timed_out";
@@ -244,6 +260,8 @@ enum Routing {
     Failed(RouteError),
     /// The player waited `routing.max_wait_ms`.
     TimedOut,
+    /// The router began to drain while the player waited.
+    Draining,
 }
 
 /// What a waiting player holds between rounds.

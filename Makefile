@@ -169,3 +169,32 @@ $(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS
 			-n strategy-plugin -d http -d fetch-event -o $@.tmp && \
 		mv $@.tmp $@; \
 	fi
+
+# ---- Prometheus and promtool, for the dashboard and alert tests (deploy/) ----
+# tests/tests/prometheus.rs runs `promtool check rules` / `promtool test rules`
+# on deploy/prometheus/ and a real Prometheus scraping a real router. Both come
+# from the distribution's `prometheus` package (Debian/Ubuntu), installed here
+# when missing and when running as root (about 15 s; its service is not used,
+# the tests start the binary on a port of their own). Otherwise the reason goes
+# into target/toolchains/prometheus.unavailable and those tests skip.
+.PHONY: prometheus-tools
+PROMETHEUS_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+prometheus-tools:
+	@mkdir -p $(TOOLCHAINS); log=$(TOOLCHAINS)/prometheus.log; have() { \
+		command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; }; \
+	if have; then why=; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		why="prometheus or promtool not found, and not root to install them (apt-get install prometheus)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		why="prometheus or promtool not found, and no apt-get to install them"; \
+	else echo "installing prometheus (apt-get install prometheus), log in $$log"; started=$$(date +%s); \
+		if $(PROMETHEUS_INSTALL) >$$log 2>&1 || \
+			{ apt-get update >>$$log 2>&1 && $(PROMETHEUS_INSTALL) >>$$log 2>&1; }; then \
+			echo "prometheus installed in $$(( $$(date +%s) - started )) s: $$(prometheus --version 2>&1 | head -n1)"; \
+		fi; \
+		if have; then why=; else why="apt-get install prometheus failed (no package source reachable?), see $$log"; fi; \
+	fi; \
+	if [ -n "$$why" ]; then \
+		echo "$$why" >$(TOOLCHAINS)/prometheus.unavailable; echo "prometheus tests skipped: $$why"; \
+	else rm -f $(TOOLCHAINS)/prometheus.unavailable; fi
+e2e: prometheus-tools

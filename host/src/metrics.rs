@@ -6,6 +6,11 @@
 //! Every label value is one of a fixed set of `&'static str` chosen by our code, or
 //! a plugin's name (bounded by the files the operator installs): never a string a
 //! client chose, such as a hostname or a locale.
+//!
+//! Beside them, unprefixed, the standard process metrics every Prometheus client
+//! library exports (`process_resident_memory_bytes`, `process_cpu_seconds_total`,
+//! `process_open_fds`, `process_start_time_seconds`), read from `/proc/self` at
+//! each scrape (Linux only).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -65,7 +70,10 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("passage");
+        let mut root = Registry::default();
+        #[cfg(target_os = "linux")]
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("passage");
         let m = Metrics {
             registry: Registry::default(),
             connections: Family::default(),
@@ -188,7 +196,10 @@ impl Metrics {
             "1 while listening with plugins loaded and not draining",
             m.ready.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// The OpenMetrics text exposition (which Prometheus reads natively).
@@ -308,6 +319,125 @@ impl Metrics {
     }
 }
 
+/// The process metrics of the Prometheus client libraries, from `/proc/self`.
+#[cfg(target_os = "linux")]
+mod process {
+    use prometheus_client::collector::Collector;
+    use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::gauge::ConstGauge;
+    use prometheus_client::registry::Unit;
+
+    #[derive(Debug)]
+    pub struct ProcessCollector;
+
+    /// What `/proc/self/stat` says, in clock ticks and pages.
+    #[derive(Debug, PartialEq)]
+    pub struct Stat {
+        pub cpu_ticks: u64,
+        pub start_ticks: u64,
+        pub rss_pages: u64,
+    }
+
+    /// Parses `/proc/<pid>/stat` (proc(5)): the command name, in parentheses, may
+    /// hold spaces and parentheses, so fields are counted after the last `)`.
+    pub fn parse_stat(stat: &str) -> Option<Stat> {
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .collect();
+        // fields[0] is field 3 (state): utime is field 14, stime 15,
+        // starttime 22, rss 24.
+        let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+        Some(Stat {
+            cpu_ticks: field(14)? + field(15)?,
+            start_ticks: field(22)?,
+            rss_pages: field(24)?,
+        })
+    }
+
+    /// The boot time (`btime` of `/proc/stat`), in seconds since the epoch.
+    pub fn boot_time(proc_stat: &str) -> Option<u64> {
+        proc_stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn sysconf(name: libc::c_int) -> Option<u64> {
+        // SAFETY: sysconf takes no pointers; it only reads a system setting.
+        let value = unsafe { libc::sysconf(name) };
+        u64::try_from(value).ok().filter(|v| *v > 0)
+    }
+
+    fn gauge<N: prometheus_client::encoding::EncodeGaugeValue>(
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        unit: Option<&Unit>,
+        value: N,
+    ) -> Result<(), std::fmt::Error> {
+        let gauge = ConstGauge::new(value);
+        gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)
+    }
+
+    impl Collector for ProcessCollector {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            let stat = std::fs::read_to_string("/proc/self/stat")
+                .ok()
+                .and_then(|s| parse_stat(&s));
+            let ticks = sysconf(libc::_SC_CLK_TCK);
+            if let (Some(stat), Some(ticks)) = (&stat, ticks) {
+                let cpu = ConstCounter::new(stat.cpu_ticks as f64 / ticks as f64);
+                cpu.encode(encoder.encode_descriptor(
+                    "process_cpu",
+                    "Total user and system CPU time spent in seconds",
+                    Some(&Unit::Seconds),
+                    cpu.metric_type(),
+                )?)?;
+            }
+            if let (Some(stat), Some(page)) = (&stat, sysconf(libc::_SC_PAGESIZE)) {
+                let rss = i64::try_from(stat.rss_pages.saturating_mul(page)).unwrap_or(i64::MAX);
+                let help = "Resident memory size in bytes";
+                gauge(
+                    &mut encoder,
+                    "process_resident_memory",
+                    help,
+                    Some(&Unit::Bytes),
+                    rss,
+                )?;
+            }
+            let boot = std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|s| boot_time(&s));
+            if let (Some(stat), Some(ticks), Some(boot)) = (&stat, ticks, boot) {
+                let start = boot as f64 + stat.start_ticks as f64 / ticks as f64;
+                let help = "Start time of the process since unix epoch in seconds";
+                gauge(
+                    &mut encoder,
+                    "process_start_time",
+                    help,
+                    Some(&Unit::Seconds),
+                    start,
+                )?;
+            }
+            if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+                let open = i64::try_from(fds.count()).unwrap_or(i64::MAX);
+                gauge(
+                    &mut encoder,
+                    "process_open_fds",
+                    "Number of open file descriptors",
+                    None,
+                    open,
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +465,77 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn proc_self_stat_fields() {
+        // A command name with spaces and parentheses, as proc(5) allows.
+        let stat = "4242 (pass (a) ge) S 1 4242 4242 0 -1 4194560 2000 0 0 0 \
+                    150 50 0 0 20 0 9 0 123456 104857600 3000 18446744073709551615";
+        assert_eq!(
+            process::parse_stat(stat),
+            Some(process::Stat {
+                cpu_ticks: 200,
+                start_ticks: 123456,
+                rss_pages: 3000,
+            })
+        );
+        assert_eq!(process::parse_stat("4242 (truncated) S 1 2"), None);
+        assert_eq!(
+            process::boot_time("cpu  1 2 3\nbtime 1700000000\nprocesses 9\n"),
+            Some(1_700_000_000)
+        );
+    }
+
+    /// The process metrics of this very process, against what the kernel says
+    /// elsewhere (`VmRSS` of /proc/self/status, the clock).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn exposition_has_process_metrics() {
+        let text = Metrics::new().render();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+        };
+        for needle in [
+            "# TYPE process_cpu_seconds counter",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_open_fds gauge",
+            "# TYPE process_start_time_seconds gauge",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let vm_rss_kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        let rss = value("process_resident_memory_bytes");
+        // Same quantity, read a moment apart (the test's threads allocate).
+        assert!(
+            (rss / 1024.0 - vm_rss_kib).abs() < vm_rss_kib * 0.5 + 4096.0,
+            "resident {rss} bytes, VmRSS {vm_rss_kib} KiB"
+        );
+        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!(
+            value("process_open_fds") >= 3.0,
+            "stdin, stdout, stderr at least"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let started = value("process_start_time_seconds");
+        assert!(
+            started <= now + 1.0 && started > now - 24.0 * 3600.0,
+            "started at {started}, now {now}"
+        );
+        // Passage's own metrics keep their prefix.
+        assert!(text.contains("passage_ready "), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use passage_tests::client::{LoginOutcome, LoginParams, login, login_to_final_packet};
 use passage_tests::session_server::{Behavior, SessionServer};
 use passage_tests::{
-    Router, RouterSpec, expect_closed, http_get, parse_transfer, ping, plugin_wasm, skip,
+    Passage, PassageSpec, expect_closed, http_get, parse_transfer, ping, plugin_wasm, skip,
     workspace_root,
 };
 use serde_json::Value;
@@ -645,7 +645,7 @@ fn grafana_to_promql(expr: &str) -> String {
 /// Waits (up to 20 s) until the router's `/metrics` has every one of `lines`.
 /// Counters are updated when a connection's task ends, a reload's when it is
 /// applied: this is how a test knows they have.
-async fn wait_for_metrics(router: &Router, lines: &[&str]) {
+async fn wait_for_metrics(router: &Passage, lines: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, text) = http_get(router.metrics_addr(), "/metrics").await.unwrap();
@@ -671,12 +671,12 @@ targets = [ { id = "lobby", host = "lobby.example.com", port = 25570 } ]
 /// An offline router: two pings, a third over the address's status budget that
 /// also takes the slot of a silent socket (the router is full), an offline
 /// login to its Transfer, a malformed handshake, a plugin reload.
-async fn everyday_router() -> Router {
+async fn everyday_router() -> Passage {
     let config = format!(
         "[auth]\nmode = \"offline\"\n[limits]\nstatus_per_second = 0.01\nstatus_burst = 2\n\
          max_connections = 2\nmax_connections_per_address = 0\n{ROUTING}"
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("fixed-status", plugin_wasm("fixed-status")),
@@ -741,7 +741,7 @@ async fn everyday_router() -> Router {
 /// status plugin that traps (and, failing once, is unhealthy) and one that
 /// loops to its deadline with a single instance, so that of three pings at once
 /// the last finds it busy for its whole deadline.
-async fn troubled_router(session: &SessionServer, secret: &Path) -> Router {
+async fn troubled_router(session: &SessionServer, secret: &Path) -> Passage {
     let config = format!(
         "auth_secret_file = \"{}\"\n[auth]\nsession_server = \"{}\"\n\
          [limits]\nstatus_per_second = 0\nlogin_per_second = 0\n\
@@ -752,7 +752,7 @@ async fn troubled_router(session: &SessionServer, secret: &Path) -> Router {
         secret.display(),
         session.url()
     );
-    let router = Router::start(RouterSpec {
+    let router = Passage::start(PassageSpec {
         config: &config,
         plugins: vec![
             ("a-crash", plugin_wasm("misbehave")),

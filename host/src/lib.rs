@@ -17,4 +17,5 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod status;
+pub mod telemetry;
 pub mod versions;

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
-use passage::config::{Config, LogFormat};
+use passage::config::Config;
 use passage::reload::{Active, Live, Reloader};
 use passage::{plugins, server};
 
@@ -236,7 +235,6 @@ fn run_router(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -247,7 +245,32 @@ fn run_router(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, args.clone())) {
+    // The exporters send on the runtime, so they come after it; the log
+    // subscriber needs them (the OpenTelemetry layer), so it comes after them.
+    let telemetry = match passage::telemetry::Telemetry::start(&config.telemetry, runtime.handle())
+    {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("passage: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    passage::telemetry::install_subscriber(&config.log, telemetry.as_ref());
+    if let Some(endpoint) = &config.telemetry.otlp_endpoint {
+        tracing::info!(
+            endpoint = %endpoint,
+            traces = config.telemetry.traces,
+            metrics = config.telemetry.metrics,
+            sample_ratio = config.telemetry.sample_ratio,
+            "exporting telemetry over OTLP/HTTP"
+        );
+    }
+    let result = runtime.block_on(run(config, args.clone()));
+    // The last spans and metrics leave while the runtime still runs.
+    if let Some(telemetry) = &telemetry {
+        telemetry.shutdown();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -283,15 +306,7 @@ fn load_config(args: &RunArgs) -> Result<Config, passage::config::Problems> {
 }
 
 fn init_logging(config: &Config) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    passage::telemetry::install_subscriber(&config.log, None);
 }
 
 async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {

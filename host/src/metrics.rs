@@ -22,10 +22,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::telemetry::otlp_metrics::{self, labels};
+
 /// Sub-second resolution where it matters (a status ping is well under 1 ms of
 /// work; a login with the session server is tens to hundreds of ms), up to the
 /// default deadlines.
-const LATENCY_BUCKETS: [f64; 16] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
@@ -60,6 +62,11 @@ pub struct Metrics {
     plugin_reloads: Family<Labels1, Counter>,
     waiting: Gauge,
     ready: Gauge,
+}
+
+/// The OTLP mirror of these metrics, when `[telemetry]` exports them.
+fn otlp() -> Option<&'static otlp_metrics::Instruments> {
+    otlp_metrics::get()
 }
 
 /// The process-wide metrics.
@@ -212,6 +219,9 @@ impl Metrics {
 
     pub fn connection_opened(&self) {
         self.active.inc();
+        if let Some(o) = otlp() {
+            o.active.add(1, &[]);
+        }
     }
 
     pub fn connection_closed(&self, state: &'static str, outcome: &'static str) {
@@ -219,26 +229,46 @@ impl Metrics {
         self.connections
             .get_or_create(&[("state", state), ("outcome", outcome)])
             .inc();
+        if let Some(o) = otlp() {
+            o.active.add(-1, &[]);
+            o.connections
+                .add(1, &labels(&[("state", state), ("outcome", outcome)]));
+        }
     }
 
     pub fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
+        if let Some(o) = otlp() {
+            o.rejected.add(1, &labels(&[("reason", reason)]));
+        }
     }
 
     pub fn shed(&self, reason: &'static str) {
         self.shed.get_or_create(&[("reason", reason)]).inc();
+        if let Some(o) = otlp() {
+            o.shed.add(1, &labels(&[("reason", reason)]));
+        }
     }
 
     pub fn status_done(&self, took: Duration) {
         self.status_latency.observe(took.as_secs_f64());
+        if let Some(o) = otlp() {
+            o.status_duration.record(took.as_secs_f64(), &[]);
+        }
     }
 
     pub fn login_done(&self, took: Duration) {
         self.login_latency.observe(took.as_secs_f64());
+        if let Some(o) = otlp() {
+            o.login_duration.record(took.as_secs_f64(), &[]);
+        }
     }
 
     pub fn routing_done(&self, took: Duration) {
         self.routing_latency.observe(took.as_secs_f64());
+        if let Some(o) = otlp() {
+            o.routing_duration.record(took.as_secs_f64(), &[]);
+        }
     }
 
     /// `failure` is `None` when the player was verified, else `not_verified` or
@@ -258,6 +288,13 @@ impl Metrics {
                 .get_or_create(&[("reason", reason)])
                 .inc();
         }
+        if let Some(o) = otlp() {
+            o.session_duration.record(took.as_secs_f64(), &[]);
+            o.session_calls.add(1, &labels(&[("outcome", outcome)]));
+            if let Some(reason) = failure {
+                o.session_failures.add(1, &labels(&[("reason", reason)]));
+            }
+        }
     }
 
     /// `reason` is `None` for a hit.
@@ -267,51 +304,82 @@ impl Metrics {
             Some(reason) => [("result", "miss"), ("reason", reason)],
         };
         self.cookies.get_or_create(&labels).inc();
+        if let Some(o) = otlp() {
+            o.cookies.add(1, &otlp_metrics::labels(&labels));
+        }
     }
 
     pub fn plugin_call(&self, plugin: &str, function: &'static str, took: Duration) {
         self.plugin_calls
             .get_or_create(&([("plugin", plugin.to_owned())], [("function", function)]))
             .observe(took.as_secs_f64());
+        if let Some(o) = otlp() {
+            o.plugin_calls.record(
+                took.as_secs_f64(),
+                &labels(&[("plugin", plugin), ("function", function)]),
+            );
+        }
     }
 
     pub fn plugin_trap(&self, plugin: &str) {
         self.plugin_traps
             .get_or_create(&[("plugin", plugin.to_owned())])
             .inc();
+        if let Some(o) = otlp() {
+            o.plugin_traps.add(1, &labels(&[("plugin", plugin)]));
+        }
     }
 
     pub fn plugin_deadline(&self, plugin: &str) {
         self.plugin_deadlines
             .get_or_create(&[("plugin", plugin.to_owned())])
             .inc();
+        if let Some(o) = otlp() {
+            o.plugin_deadlines.add(1, &labels(&[("plugin", plugin)]));
+        }
     }
 
     pub fn plugin_saturated(&self, plugin: &str) {
         self.plugin_saturated
             .get_or_create(&[("plugin", plugin.to_owned())])
             .inc();
+        if let Some(o) = otlp() {
+            o.plugin_saturated.add(1, &labels(&[("plugin", plugin)]));
+        }
     }
 
     pub fn plugin_unhealthy(&self, plugin: &str, unhealthy: bool) {
         self.plugin_unhealthy
             .get_or_create(&[("plugin", plugin.to_owned())])
             .set(i64::from(unhealthy));
+        if let Some(o) = otlp() {
+            o.plugin_unhealthy
+                .record(i64::from(unhealthy), &labels(&[("plugin", plugin)]));
+        }
     }
 
     pub fn plugin_reload(&self, outcome: &'static str) {
         self.plugin_reloads
             .get_or_create(&[("outcome", outcome)])
             .inc();
+        if let Some(o) = otlp() {
+            o.plugin_reloads.add(1, &labels(&[("outcome", outcome)]));
+        }
     }
 
     /// One more (`1`) or one fewer (`-1`) player waiting.
     pub fn waiting(&self, change: i64) {
         self.waiting.inc_by(change);
+        if let Some(o) = otlp() {
+            o.waiting.add(change, &[]);
+        }
     }
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
+        if let Some(o) = otlp() {
+            o.ready.record(i64::from(ready), &[]);
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -385,12 +453,9 @@ mod process {
 
     impl Collector for ProcessCollector {
         fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-            let stat = std::fs::read_to_string("/proc/self/stat")
-                .ok()
-                .and_then(|s| parse_stat(&s));
-            let ticks = sysconf(libc::_SC_CLK_TCK);
-            if let (Some(stat), Some(ticks)) = (&stat, ticks) {
-                let cpu = ConstCounter::new(stat.cpu_ticks as f64 / ticks as f64);
+            let now = super::process_snapshot();
+            if let Some(cpu) = now.cpu_seconds {
+                let cpu = ConstCounter::new(cpu);
                 cpu.encode(encoder.encode_descriptor(
                     "process_cpu",
                     "Total user and system CPU time spent in seconds",
@@ -398,8 +463,7 @@ mod process {
                     cpu.metric_type(),
                 )?)?;
             }
-            if let (Some(stat), Some(page)) = (&stat, sysconf(libc::_SC_PAGESIZE)) {
-                let rss = i64::try_from(stat.rss_pages.saturating_mul(page)).unwrap_or(i64::MAX);
+            if let Some(rss) = now.resident_bytes {
                 let help = "Resident memory size in bytes";
                 gauge(
                     &mut encoder,
@@ -409,11 +473,7 @@ mod process {
                     rss,
                 )?;
             }
-            let boot = std::fs::read_to_string("/proc/stat")
-                .ok()
-                .and_then(|s| boot_time(&s));
-            if let (Some(stat), Some(ticks), Some(boot)) = (&stat, ticks, boot) {
-                let start = boot as f64 + stat.start_ticks as f64 / ticks as f64;
+            if let Some(start) = now.start_time {
                 let help = "Start time of the process since unix epoch in seconds";
                 gauge(
                     &mut encoder,
@@ -423,8 +483,7 @@ mod process {
                     start,
                 )?;
             }
-            if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-                let open = i64::try_from(fds.count()).unwrap_or(i64::MAX);
+            if let Some(open) = now.open_fds {
                 gauge(
                     &mut encoder,
                     "process_open_fds",
@@ -435,6 +494,57 @@ mod process {
             }
             Ok(())
         }
+    }
+
+    /// Reads the figures from `/proc`.
+    pub fn snapshot() -> super::ProcessSnapshot {
+        let stat = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| parse_stat(&s));
+        let ticks = sysconf(libc::_SC_CLK_TCK);
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| boot_time(&s));
+        super::ProcessSnapshot {
+            cpu_seconds: stat
+                .as_ref()
+                .zip(ticks)
+                .map(|(s, t)| s.cpu_ticks as f64 / t as f64),
+            resident_bytes: stat
+                .as_ref()
+                .zip(sysconf(libc::_SC_PAGESIZE))
+                .map(|(s, page)| {
+                    i64::try_from(s.rss_pages.saturating_mul(page)).unwrap_or(i64::MAX)
+                }),
+            start_time: match (&stat, ticks, boot) {
+                (Some(s), Some(t), Some(b)) => Some(b as f64 + s.start_ticks as f64 / t as f64),
+                _ => None,
+            },
+            open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|fds| i64::try_from(fds.count()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// The process's own figures, as the Prometheus client libraries export them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessSnapshot {
+    pub cpu_seconds: Option<f64>,
+    pub resident_bytes: Option<i64>,
+    pub start_time: Option<f64>,
+    pub open_fds: Option<i64>,
+}
+
+/// This process's CPU time, memory, start time and open files, now (empty off Linux).
+pub fn process_snapshot() -> ProcessSnapshot {
+    #[cfg(target_os = "linux")]
+    {
+        process::snapshot()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        ProcessSnapshot::default()
     }
 }
 

@@ -308,6 +308,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("limits", old.limits != new.limits),
         ("proxy_protocol", old.proxy_protocol != new.proxy_protocol),
         ("shutdown", old.shutdown != new.shutdown),
+        ("telemetry", old.telemetry != new.telemetry),
         ("resource_packs", old.resource_packs != new.resource_packs),
         ("messages", old.messages != new.messages),
     ]

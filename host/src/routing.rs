@@ -531,16 +531,21 @@ async fn ask_router(
 ) -> Result<Decision, RouteError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (task_pool, player, context) = (pool.clone(), player.clone(), context.clone());
-    tokio::spawn(async move {
-        let decision = place_once(&task_pool, &player, &context).await;
-        if tx.send(decision).is_err() {
-            tracing::info!(
-                plugin = task_pool.name(),
-                player = %player.name,
-                "the player left while the router chose; its reservation, if any, is released"
-            );
-        }
-    });
+    // The call stays a step of the connection's trace.
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let decision = place_once(&task_pool, &player, &context).await;
+            if tx.send(decision).is_err() {
+                tracing::info!(
+                    plugin = task_pool.name(),
+                    player = %player.name,
+                    "the player left while the router chose; its reservation, if any, is released"
+                );
+            }
+        },
+        span,
+    ));
     rx.await.unwrap_or_else(|_| {
         Err(RouteError::Plugin {
             plugin: pool.name().to_owned(),

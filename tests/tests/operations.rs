@@ -72,8 +72,11 @@ async fn metrics_after_real_traffic_and_health_endpoints() {
     let text = loop {
         let (code, text) = http_get(metrics, "/metrics").await.unwrap();
         assert_eq!(code, 200);
+        // Every connection above, the pings included: a client has its pong
+        // before the router's task for it has ended.
         if text.contains(r#"passage_connections_total{state="handshake",outcome="malformed"} 1"#)
             && text.contains(r#"outcome="transferred"} 1"#)
+            && text.contains(r#"passage_connections_total{state="status",outcome="ok"} 2"#)
         {
             break text;
         }

@@ -494,7 +494,16 @@ pub struct SessionCookie {
     /// From the handshake.
     pub server_address: String,
     pub server_port: u16,
+    /// Beyond the seed's fields: data for backends. Passage keeps what others
+    /// put here and writes `traceparent` (the W3C trace context of the
+    /// connection that stored the cookie) when it exports traces. Left out of the
+    /// JSON when empty, so without telemetry the cookie is the seed's exactly.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Key of the trace context in `passage:session`'s `extra`.
+pub const TRACEPARENT_KEY: &str = "traceparent";
 
 impl SessionCookie {
     /// A new session with a random UUIDv4.
@@ -503,6 +512,25 @@ impl SessionCookie {
             id: Uuid::new_v4(),
             server_address: server_address.into(),
             server_port,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// The trace context the previous connection left, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.extra.get(TRACEPARENT_KEY)?.as_str()
+    }
+
+    /// Sets (or, with `None`, removes) the trace context.
+    pub fn set_traceparent(&mut self, traceparent: Option<String>) {
+        match traceparent {
+            Some(tp) => {
+                self.extra
+                    .insert(TRACEPARENT_KEY.to_owned(), serde_json::Value::String(tp));
+            }
+            None => {
+                self.extra.remove(TRACEPARENT_KEY);
+            }
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: Limits,
     pub proxy_protocol: ProxyProtocol,
     pub shutdown: Shutdown,
+    /// OpenTelemetry export of traces and metrics; off unless an endpoint is set.
+    pub telemetry: Telemetry,
     /// Resource packs offered in the configuration state, before the Transfer.
     pub resource_packs: Vec<ResourcePack>,
     /// Overrides of player-facing messages: `[messages.<locale>] <key> = "text"`.
@@ -72,6 +74,7 @@ impl Default for Config {
             limits: Limits::default(),
             proxy_protocol: ProxyProtocol::default(),
             shutdown: Shutdown::default(),
+            telemetry: Telemetry::default(),
             resource_packs: Vec::new(),
             messages: BTreeMap::new(),
             plugins: BTreeMap::new(),
@@ -258,6 +261,65 @@ impl Default for Log {
             level: "info".to_owned(),
             format: LogFormat::Text,
         }
+    }
+}
+
+/// `[telemetry]`: OpenTelemetry. Nothing is exported (and nothing costs
+/// anything) unless `otlp_endpoint` is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telemetry {
+    /// Base URL of an OTLP/HTTP receiver (an OpenTelemetry Collector, or a
+    /// vendor's), e.g. `http://otel-collector:4318`: traces go to `/v1/traces`,
+    /// metrics to `/v1/metrics`. Protobuf encoding.
+    pub otlp_endpoint: Option<String>,
+    /// Export a trace per connection.
+    pub traces: bool,
+    /// Export the metrics of `/metrics` too.
+    pub metrics: bool,
+    /// How often spans are sent in batches and metrics pushed.
+    pub export_interval_ms: u64,
+    /// The share of connections traced, 0.0..=1.0 (by trace id, so a sampled
+    /// trace is whole).
+    pub sample_ratio: f64,
+    /// `service.name` of the resource; replicas tell themselves apart by
+    /// `service.instance.id` (the host name).
+    pub service_name: String,
+    /// How client addresses appear in spans: `network` (the /24 of an IPv4, the
+    /// /48 of an IPv6: enough to see an abusive network, not a person), `full`,
+    /// or `omit`. Logs are not affected.
+    pub client_ip: ClientIpInTraces,
+    /// A file of `name: value` lines sent as headers with every export (a
+    /// vendor's API key), read at start-up. `OTEL_EXPORTER_OTLP_HEADERS` works too.
+    pub headers_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientIpInTraces {
+    Omit,
+    Network,
+    Full,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            otlp_endpoint: None,
+            traces: true,
+            metrics: true,
+            export_interval_ms: 5_000,
+            sample_ratio: 1.0,
+            service_name: "passage".to_owned(),
+            client_ip: ClientIpInTraces::Network,
+            headers_file: None,
+        }
+    }
+}
+
+impl Telemetry {
+    pub fn export_interval(&self) -> Duration {
+        Duration::from_millis(self.export_interval_ms)
     }
 }
 
@@ -839,6 +901,25 @@ impl Config {
         }
         if !(0..=3_600_000).contains(&self.shutdown.drain_timeout_ms) {
             problems.push("shutdown.drain_timeout_ms: must be between 0 and 3600000".to_owned());
+        }
+        let t = &self.telemetry;
+        if let Some(endpoint) = &t.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            problems.push(
+                "telemetry.otlp_endpoint: must be an http:// or https:// URL (the OTLP/HTTP receiver, e.g. http://otel-collector:4318)"
+                    .to_owned(),
+            );
+        }
+        if !(100..=600_000).contains(&t.export_interval_ms) {
+            problems
+                .push("telemetry.export_interval_ms: must be between 100 and 600000".to_owned());
+        }
+        if !(0.0..=1.0).contains(&t.sample_ratio) {
+            problems.push("telemetry.sample_ratio: must be between 0.0 and 1.0".to_owned());
+        }
+        if t.service_name.trim().is_empty() {
+            problems.push("telemetry.service_name: must not be empty".to_owned());
         }
         problems
     }

@@ -27,6 +27,8 @@ use crate::protocol::packets::configuration::{
 };
 use crate::protocol::packets::handshake::Handshake;
 use crate::routing::{Decision, Reservation, RouteError, Routed};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Serverbound configuration packets: plugin messages are the largest we accept.
 const MAX_CONFIGURATION_FRAME: usize = 32 * 1024 + 64;
@@ -98,7 +100,9 @@ pub(super) async fn run(
             conn,
             deadline,
             &mut waiting,
-            dispatcher.admit(&player, &context),
+            dispatcher
+                .admit(&player, &context)
+                .instrument(tracing::debug_span!("admission")),
         )
         .await?;
         let refusal = match verdict {
@@ -128,7 +132,9 @@ pub(super) async fn run(
     }
 
     if !conn.shared.config.resource_packs.is_empty()
-        && !offer_resource_packs(conn, &locale, deadline, &mut waiting).await?
+        && !offer_resource_packs(conn, &locale, deadline, &mut waiting)
+            .instrument(tracing::debug_span!("resource_packs"))
+            .await?
     {
         return Ok(());
     }
@@ -140,7 +146,9 @@ pub(super) async fn run(
             conn,
             deadline,
             &mut waiting,
-            dispatcher.route(&player, &context),
+            dispatcher
+                .route(&player, &context)
+                .instrument(tracing::debug_span!("routing")),
         )
         .await?;
         let (wait, reservation) = match decision {
@@ -191,7 +199,8 @@ pub(super) async fn run(
                 () = shared.drain_begun() => true,
             }
         };
-        if keep_alive_during(conn, deadline, &mut waiting, paused).await? {
+        let pause_span = tracing::debug_span!("wait", position = wait.position);
+        if keep_alive_during(conn, deadline, &mut waiting, paused.instrument(pause_span)).await? {
             break Routing::Draining;
         }
         if Instant::now() >= give_up {
@@ -353,12 +362,16 @@ async fn transfer(
         extra,
     } = routed;
     tracing::info!(player = %player.name, plugin = %plugin, target = %target.id, host = %target.host, port = target.port, reserved = reservation.is_some(), "transfer");
+    telemetry::attribute(&conn.span, "passage.target", target.id.clone());
+    telemetry::attribute(&conn.span, "passage.plugin", plugin.clone());
     store_cookies(conn, login, &target, &plugin, extra.as_ref());
-    conn.send(&Transfer {
+    let transfer = Transfer {
         host: target.host.clone(),
         port: i32::from(target.port),
-    })
-    .await?;
+    };
+    conn.send(&transfer)
+        .instrument(tracing::debug_span!("transfer", target = %target.id))
+        .await?;
     // The packet is on its way: the player takes the reserved seat. (Had the
     // write failed, the reservation would be given back as it is dropped.)
     if let Some(reservation) = reservation {
@@ -508,9 +521,13 @@ fn store_cookies(
             "the player's data is not kept: cookies are off (no auth secret)"
         );
     }
+    // A backend that reads the session cookie continues this trace from it, and
+    // the next connection through Passage links to it.
+    let mut session = login.session.clone();
+    session.set_traceparent(telemetry::traceparent(&conn.span));
     conn.queue(&StoreCookie {
         key: SESSION_COOKIE.to_owned(),
-        payload: login.session.encode(),
+        payload: session.encode(),
     });
 }
 

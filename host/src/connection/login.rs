@@ -21,7 +21,9 @@ use crate::protocol::packets::login::{
     CookieRequest, CookieResponse, EncryptionRequest, EncryptionResponse, LoginAcknowledged,
     LoginDisconnect, LoginPluginResponse, LoginStart, LoginSuccess, Property, SetCompression,
 };
+use crate::telemetry;
 use crate::versions;
+use tracing::Instrument;
 
 /// Serverbound login packets are small: the largest we expect is a Cookie
 /// Response (5120 bytes of payload plus its key).
@@ -82,9 +84,16 @@ pub(super) async fn run(
     session.server_address = handshake.normalized_address();
     session.server_port = handshake.server_port;
     tracing::Span::current().record("session", tracing::field::display(session.id));
+    telemetry::attribute(&conn.span, "session.id", session.id.to_string());
+    if let Some(previous) = session.traceparent() {
+        // The player's previous connection through Passage (another replica,
+        // perhaps): this trace links to that one.
+        telemetry::link_to(&conn.span, previous);
+    }
     let auth_cookie = if handshake.intent == Intent::Transfer {
         match auth_bytes {
-            Some(bytes) => valid_auth_cookie(conn, &bytes, &start.name),
+            Some(bytes) => tracing::debug_span!("cookie_check")
+                .in_scope(|| valid_auth_cookie(conn, &bytes, &start.name)),
             None => {
                 metrics().cookie(Some("absent"));
                 None
@@ -113,6 +122,16 @@ pub(super) async fn run(
         }
     };
     tracing::info!(player = %profile.name, uuid = %profile.id, "authenticated");
+    telemetry::attribute(&conn.span, "player.name", profile.name.clone());
+    telemetry::attribute(
+        &conn.span,
+        "passage.auth",
+        if auth_cookie.is_some() {
+            "cookie"
+        } else {
+            "session_server"
+        },
+    );
 
     let threshold = conn.shared.config.compression_threshold;
     if threshold >= 0 {
@@ -322,6 +341,7 @@ async fn authenticate_online(
     let asked = std::time::Instant::now();
     let verdict =
         tokio::time::timeout_at(deadline, shared.session.has_joined(&start.name, &hash, ip))
+            .instrument(tracing::debug_span!("session_server"))
             .await
             .unwrap_or_else(|_| {
                 Err(SessionError::unavailable(

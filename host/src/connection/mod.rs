@@ -24,6 +24,7 @@ use crate::protocol::codec::{DecodeError, Reader};
 use crate::protocol::frame::{Decode, Encode, FrameError, FrameReader, FrameWriter, split_id};
 use crate::protocol::packets::handshake::{Handshake, Intent};
 use crate::server::Shared;
+use crate::telemetry;
 
 /// A handshake is tiny: id, VarInt, a 255-char address, u16, VarInt.
 const MAX_HANDSHAKE_FRAME: usize = 1 + 5 + 3 + 255 * 3 + 2 + 5;
@@ -100,7 +101,7 @@ pub async fn handle(
         // much kernel memory (not the megabytes autotuning grants a socket), and
         // the state's deadline then ends the write, and the connection.
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
-        let mut conn = Connection::new(stream, peer, shared, slot);
+        let mut conn = Connection::new(stream, peer, shared, slot, tracing::Span::current());
         let result = tokio::select! {
             result = conn.run() => result,
             why = &mut shed_signal => Err(ConnectionError::Shed(why)),
@@ -117,6 +118,11 @@ pub async fn handle(
             }
         };
         metrics.connection_closed(conn.state, outcome);
+        telemetry::attribute(&conn.span, "passage.state", conn.state);
+        telemetry::attribute(&conn.span, "passage.outcome", outcome);
+        if result.is_err() && !matches!(outcome, "client_closed" | "shed") {
+            telemetry::failed(&conn.span, outcome);
+        }
         match result {
             Ok(()) => tracing::debug!(outcome, "connection done"),
             Err(ConnectionError::Frame(FrameError::UnexpectedEof)) => {
@@ -156,7 +162,10 @@ async fn client_address(
         return None;
     }
     let deadline = Duration::from_millis(shared.config.proxy_protocol.header_timeout_ms);
-    match proxy_protocol::read_header(stream, deadline).await {
+    let header = proxy_protocol::read_header(stream, deadline)
+        .instrument(tracing::debug_span!("proxy_header"))
+        .await;
+    match header {
         Ok(header) => {
             let client = header.client_or(socket_peer);
             span.record("peer", tracing::field::display(client));
@@ -201,10 +210,18 @@ pub(crate) struct Connection {
     slot: Slot,
     /// Packets ignored in the current state (bounded by each state).
     ignored: usize,
+    /// This connection's span: its trace, when telemetry exports traces.
+    span: tracing::Span,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) -> Connection {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        shared: Arc<Shared>,
+        slot: Slot,
+        span: tracing::Span,
+    ) -> Connection {
         Connection {
             stream,
             reader: FrameReader::new(MAX_HANDSHAKE_FRAME),
@@ -218,6 +235,7 @@ impl Connection {
             deadline: Instant::now(),
             slot,
             ignored: 0,
+            span,
         }
     }
 
@@ -253,6 +271,21 @@ impl Connection {
             port = handshake.server_port,
             intent = ?handshake.intent,
             "handshake"
+        );
+        telemetry::attribute(
+            &self.span,
+            "network.protocol.version",
+            i64::from(handshake.protocol),
+        );
+        telemetry::attribute(&self.span, "server.address", address.clone());
+        telemetry::attribute(
+            &self.span,
+            "minecraft.intent",
+            match handshake.intent {
+                Intent::Status => "status",
+                Intent::Login => "login",
+                Intent::Transfer => "transfer",
+            },
         );
         // Until the next state sets its own deadline, the handshake's applies.
         self.state = match handshake.intent {

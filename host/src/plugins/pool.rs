@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap};
 
@@ -67,6 +68,20 @@ impl PluginError {
     /// The plugin answered with an error message of its own.
     pub(super) fn returned(message: String) -> PluginError {
         PluginError::Returned(bounded(message))
+    }
+
+    /// A fixed word for what went wrong (trace status, metrics-like labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Timeout(_) => "timeout",
+            PluginError::MemoryLimit(_) => "memory_limit",
+            PluginError::Trap { .. } => "trap",
+            PluginError::Config(_) => "config",
+            PluginError::Returned(_) => "returned_error",
+            PluginError::Host(_) => "host_error",
+            PluginError::Unhealthy(_) => "unhealthy",
+            PluginError::Busy(_) => "busy",
+        }
     }
 
     /// Whether this says the plugin malfunctions (as opposed to answering with an
@@ -224,6 +239,23 @@ impl<R: RoleKind> Pool<R> {
     /// `work` answers `Ok(Err(message))` when the plugin returned an error of its
     /// own, `Err` when it trapped.
     pub(super) async fn call<T>(
+        &self,
+        function: &'static str,
+        work: impl AsyncFnOnce(&mut Instance<R>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        // A step of the connection's trace (when traces are exported).
+        let span = tracing::debug_span!("plugin", otel.name = function, plugin = %self.name);
+        let result = self
+            .call_in_span(function, work)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            crate::telemetry::failed(&span, e.kind());
+        }
+        result
+    }
+
+    async fn call_in_span<T>(
         &self,
         function: &'static str,
         work: impl AsyncFnOnce(&mut Instance<R>) -> wasmtime::Result<T>,

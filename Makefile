@@ -109,7 +109,7 @@ PLUGIN_WIT_V3 := wit/0.3.0/plugin.wit
 
 lang-plugins: py-plugins js-plugins
 py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm $(PLUGIN_OUT)/banlist_py.wasm
-js-plugins: $(PLUGIN_OUT)/weighted_js.wasm
+js-plugins: $(PLUGIN_OUT)/weighted_js.wasm $(PLUGIN_OUT)/first_join_js.wasm
 e2e: lang-plugins
 
 # A stamp that is not created (install failed) leaves the rule to run again next time.
@@ -171,7 +171,7 @@ $(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS
 		mv $@.tmp $@; \
 	fi
 
-# Contract 0.3.0: an admission plugin in Python.
+# Contract 0.3.0: an admission plugin in Python, a selection plugin in JavaScript.
 $(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) $(PLUGIN_WIT_V3) $(PY_STAMP)
 	@if [ ! -f $(PY_STAMP) ]; then \
 		echo "banlist-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
@@ -182,5 +182,15 @@ $(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) $(PLUGIN_WIT_
 		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
 		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.3.0 -w admission-plugin \
 			componentize -p $(TOOLCHAINS)/src/banlist-py app -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi
+
+$(PLUGIN_OUT)/first_join_js.wasm: plugins/first-join-js/plugin.js $(PLUGIN_WIT_V3) $(JS_STAMP)
+	@if [ ! -f $(JS_STAMP) ]; then \
+		echo "first-join-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && \
+		echo "componentize-js: plugins/first-join-js -> $@" && \
+		node $(COMPONENTIZE_JS) plugins/first-join-js/plugin.js --wit wit/0.3.0 \
+			-n selection-plugin -d http -d fetch-event -o $@.tmp && \
 		mv $@.tmp $@; \
 	fi

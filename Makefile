@@ -105,10 +105,11 @@ PY_STAMP := $(TOOLCHAINS)/python/componentize-py-$(COMPONENTIZE_PY_VERSION).ok
 JS_STAMP := $(TOOLCHAINS)/js/componentize-js-$(COMPONENTIZE_JS_VERSION)-jco-$(JCO_VERSION).ok
 COMPONENTIZE_JS := $(TOOLCHAINS)/js/node_modules/@bytecodealliance/componentize-js/src/cli.js
 PLUGIN_WIT := wit/0.1.0/plugin.wit
+PLUGIN_WIT_V3 := wit/0.3.0/plugin.wit
 
 lang-plugins: py-plugins js-plugins
-py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm
-js-plugins: $(PLUGIN_OUT)/weighted_js.wasm
+py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm $(PLUGIN_OUT)/banlist_py.wasm
+js-plugins: $(PLUGIN_OUT)/weighted_js.wasm $(PLUGIN_OUT)/first_join_js.wasm
 e2e: lang-plugins
 
 # A stamp that is not created (install failed) leaves the rule to run again next time.
@@ -167,6 +168,30 @@ $(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS
 		echo "componentize-js: plugins/weighted-js -> $@" && \
 		node $(COMPONENTIZE_JS) plugins/weighted-js/plugin.js --wit wit/0.1.0 \
 			-n strategy-plugin -d http -d fetch-event -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi
+
+# Contract 0.3.0: an admission plugin in Python, a selection plugin in JavaScript.
+$(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) $(PLUGIN_WIT_V3) $(PY_STAMP)
+	@if [ ! -f $(PY_STAMP) ]; then \
+		echo "banlist-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/banlist-py && \
+		mkdir -p $(TOOLCHAINS)/src/banlist-py && \
+		cp plugins/banlist-py/*.py $(TOOLCHAINS)/src/banlist-py/ && \
+		echo "componentize-py: plugins/banlist-py -> $@" && \
+		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
+		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.3.0 -w admission-plugin \
+			componentize -p $(TOOLCHAINS)/src/banlist-py app -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi
+
+$(PLUGIN_OUT)/first_join_js.wasm: plugins/first-join-js/plugin.js $(PLUGIN_WIT_V3) $(JS_STAMP)
+	@if [ ! -f $(JS_STAMP) ]; then \
+		echo "first-join-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && \
+		echo "componentize-js: plugins/first-join-js -> $@" && \
+		node $(COMPONENTIZE_JS) plugins/first-join-js/plugin.js --wit wit/0.3.0 \
+			-n selection-plugin -d http -d fetch-event -o $@.tmp && \
 		mv $@.tmp $@; \
 	fi
 

@@ -145,7 +145,7 @@ impl Passage {
             .cache_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| dir.path().join("cache"));
-        let mut command = Command::new(passage_bin());
+        let mut command = router_command();
         // Metrics on a free port, so routers of parallel tests never collide;
         // a test's own `env` may override these defaults.
         command
@@ -328,6 +328,21 @@ impl Drop for Passage {
     }
 }
 
+/// The router binary, without the `PASSAGE_*` variables of the test's own
+/// environment: those are the harness's settings (`PASSAGE_REQUIRE_ALL`, which
+/// `.ci/run` sets, `PASSAGE_BIN`), and the router would read each as a
+/// configuration override and refuse to start on the unknown key. A test gives
+/// the router overrides of its own through `PassageSpec::env`.
+fn router_command() -> Command {
+    let mut command = Command::new(passage_bin());
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("PASSAGE_") {
+            command.env_remove(var);
+        }
+    }
+    command
+}
+
 /// Runs the router binary to completion with `args` (e.g. a bad config) and
 /// returns its exit code and stderr.
 pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
@@ -342,7 +357,7 @@ pub fn run_with_env(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, String) {
-    let out = Command::new(passage_bin())
+    let out = router_command()
         .envs(env.iter().copied())
         .args(args)
         .current_dir(dir)

@@ -1,6 +1,8 @@
-//! Strategy plugins written in Python (componentize-py) and JavaScript
+//! Plugins written in Python (componentize-py) and JavaScript
 //! (componentize-js), routing real players through the real router: the same
-//! contract as the Rust plugins, checked from the outside.
+//! contracts as the Rust plugins, checked from the outside. Contract 0.1.0:
+//! the strategies rendezvous-py and weighted-js; contract 0.3.0: the admission
+//! plugin banlist-py and the selection plugin first-join-js.
 //!
 //! `make e2e` builds them (`make lang-plugins`). When a toolchain cannot be
 //! installed, the Makefile writes the reason to `target/toolchains/<lang>.unavailable`
@@ -12,8 +14,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use passage_tests::client::{LoginOutcome, LoginParams, client_information, final_packet, login};
-use passage_tests::{Passage, PassageSpec, parse_transfer, plugin_wasm, skip, workspace_root};
+use std::collections::HashMap;
+
+use passage_tests::client::{
+    LoginOutcome, LoginParams, client_information, final_packet, login, login_to_final_packet,
+};
+use passage_tests::session_server::{Behavior, SessionServer};
+use passage_tests::{
+    Passage, PassageSpec, cookie, nbt_text, parse_transfer, plugin_wasm, skip, workspace_root,
+};
 
 /// Offline logins (no session server), all from 127.0.0.1: the per-address
 /// login budget is turned off.
@@ -59,22 +68,26 @@ fn cache_dir() -> PathBuf {
 static LOADING: Mutex<()> = Mutex::new(());
 
 fn start(strategy: &str, runtime: &str, tables: &str) -> Passage {
+    start_with(&["fixed-discovery", strategy], COMMON, runtime, tables)
+}
+
+/// Starts a router with `plugins`; the last one is the plugin under test.
+/// `common` is the top of the config (auth, limits).
+fn start_with(plugins: &[&str], common: &str, runtime: &str, tables: &str) -> Passage {
+    let tested = plugins.last().expect("a plugin to test");
     let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache_dir();
-    let config = format!("{COMMON}\n{}\n{tables}", plugin_runtime(runtime));
+    let config = format!("{common}\n{}\n{tables}", plugin_runtime(runtime));
     let started = Instant::now();
     let router = Passage::start(PassageSpec {
         config: &config,
-        plugins: vec![
-            ("fixed-discovery", plugin_wasm("fixed-discovery")),
-            (strategy, plugin_wasm(strategy)),
-        ],
+        plugins: plugins.iter().map(|&p| (p, plugin_wasm(p))).collect(),
         cache_dir: Some(&cache),
         ..Default::default()
     });
-    let loaded = router.wait_for_log(&["plugin loaded", &format!("plugin={strategy}")]);
+    let loaded = router.wait_for_log(&["plugin loaded", &format!("plugin={tested}")]);
     println!(
-        "{strategy}: router listening after {:?}; {}",
+        "{tested}: router listening after {:?}; {}",
         started.elapsed(),
         loaded
             .split_once("plugin loaded")
@@ -224,24 +237,32 @@ async fn rendezvous_py_keeps_a_player_on_the_hashed_target() {
 /// Starts a router whose `[plugins.<plugin>]` table has an unknown key and
 /// returns its log: the plugin's `configure` must refuse it, which stops start-up.
 fn refused_start(plugin: &str) -> String {
+    refused_start_with(
+        &["fixed-discovery", plugin],
+        &format!("[plugins.{plugin}]\nreplicas = 3\n"),
+    )
+}
+
+/// Starts a router with `plugins` (the last one is the plugin under test) and
+/// `table` after the targets, and returns its log: the tested plugin's
+/// `configure` must refuse the table, which stops start-up.
+fn refused_start_with(plugins: &[&str], table: &str) -> String {
+    let tested = plugins.last().expect("a plugin to test");
     let cache = cache_dir();
     let config = format!(
-        "{COMMON}\n{}\n{RENDEZVOUS_TABLES}\n[plugins.{plugin}]\nreplicas = 3\n",
+        "{COMMON}\n{}\n{RENDEZVOUS_TABLES}\n{table}",
         plugin_runtime("")
     );
     let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     let result = Passage::try_start(PassageSpec {
         config: &config,
-        plugins: vec![
-            ("fixed-discovery", plugin_wasm("fixed-discovery")),
-            (plugin, plugin_wasm(plugin)),
-        ],
+        plugins: plugins.iter().map(|&p| (p, plugin_wasm(p))).collect(),
         cache_dir: Some(&cache),
         ..Default::default()
     });
     match result {
         Err((log, _)) => log,
-        Ok(_) => panic!("the router started with an unknown key for {plugin}"),
+        Ok(_) => panic!("the router started with a config {tested} should refuse:\n{table}"),
     }
 }
 
@@ -387,5 +408,289 @@ targets = [
         log.matches("weight` is not an integer").count(),
         1,
         "one warning per set-targets:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// banlist-py (contract 0.3.0, admission)
+// ---------------------------------------------------------------------------
+
+/// Notch's offline UUID (Java's `UUID.nameUUIDFromBytes("OfflinePlayer:Notch")`),
+/// banned below without hyphens and in upper case; Griefer is banned by name in
+/// another case.
+const BANLIST_TABLES: &str = r#"
+[plugins.fixed-discovery]
+targets = [{ id = "lobby", host = "10.0.0.1" }]
+
+[plugins.banlist-py]
+players = ["GRIEFER", "B50AD385829D3141A2167E7D7539BA7F"]
+"#;
+
+/// Logs `name` in (offline) with `locale`: `Ok(host)` when transferred,
+/// `Err(text)` of the disconnect otherwise.
+async fn join(router: &Passage, name: &str, locale: &str) -> Result<String, String> {
+    let params = LoginParams::new(775, name, None);
+    let started = Instant::now();
+    let outcome = match login_to_final_packet(router.addr, &params, locale).await {
+        Ok((0x0B, body, _)) => Ok(parse_transfer(&body).0),
+        Ok((0x02, body, _)) => Err(nbt_text(&body)),
+        Ok((id, ..)) => panic!("{name}: unexpected final packet {id:#x}\n{}", router.log()),
+        Err(e) => panic!("{name}: login failed: {e}\n{}", router.log()),
+    };
+    println!(
+        "{name} ({locale}) -> {outcome:?} in {:?}",
+        started.elapsed()
+    );
+    outcome
+}
+
+#[tokio::test]
+async fn banlist_py_keeps_banned_players_out_in_their_language() {
+    if let Some(why) = unavailable("python") {
+        return skip(&why);
+    }
+    // No `[routing] admission`: every loaded admission plugin is asked.
+    let router = start_with(
+        &["fixed-discovery", "player-fill", "banlist-py"],
+        COMMON,
+        "",
+        BANLIST_TABLES,
+    );
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=banlist-py",
+        "roles=admission",
+        "0.3.0",
+    ]);
+    router.wait_for_log(&["banlist-py configured: 2 banned"]);
+
+    assert_eq!(
+        join(&router, "Steve", "de_de").await,
+        Ok("10.0.0.1".to_owned())
+    );
+    // The plugin's translations, by the client's locale; the name in any case.
+    assert_eq!(
+        join(&router, "Griefer", "de_de").await,
+        Err("Du bist von diesem Netzwerk gebannt.".to_owned())
+    );
+    assert_eq!(
+        join(&router, "griefer", "fr_fr").await,
+        Err("Vous êtes banni de ce réseau.".to_owned())
+    );
+    // By UUID (listed without hyphens, upper case); a locale without a
+    // translation gets the English fallback.
+    assert_eq!(
+        join(&router, "Notch", "ja_jp").await,
+        Err("You are banned from this network.".to_owned())
+    );
+    let line = router.wait_for_log(&["admission denied", "plugin=banlist-py"]);
+    assert!(line.contains("Griefer"), "{line}");
+    router.wait_for_log(&["Notch (b50ad385-829d-3141-a216-7e7d7539ba7f) is banned"]);
+
+    // A reason, set by a config reload: the reason variant, `{0}` replaced.
+    let full = std::fs::read_to_string(router.config_path()).unwrap();
+    std::fs::write(
+        router.config_path(),
+        full.replace(
+            "players = [\"GRIEFER\"",
+            "reason = \"griefing spawn\"\nplayers = [\"GRIEFER\"",
+        ),
+    )
+    .unwrap();
+    router.wait_for_log(&["plugins reloaded", "reconfigured=banlist-py"]);
+    assert_eq!(
+        join(&router, "Griefer", "de_de").await,
+        Err("Du bist von diesem Netzwerk gebannt: griefing spawn".to_owned())
+    );
+    assert_eq!(
+        join(&router, "Griefer", "en_gb").await,
+        Err("You are banned from this network: griefing spawn".to_owned()),
+        "another locale of the same language"
+    );
+    assert_eq!(
+        join(&router, "Alex", "fr_fr").await,
+        Ok("10.0.0.1".to_owned())
+    );
+    print_call_cost(&router, "banlist-py").await;
+}
+
+#[test]
+fn banlist_py_refuses_unknown_keys_and_bad_entries_naming_them() {
+    if let Some(why) = unavailable("python") {
+        return skip(&why);
+    }
+    let plugins = ["fixed-discovery", "player-fill", "banlist-py"];
+    for (table, expected) in [
+        (
+            "player = [\"Steve\"]",
+            "unknown key(s) `player`: banlist-py takes `players` and `reason`",
+        ),
+        (
+            "players = [\"Steve\", \"not a name\"]",
+            "`players`: `not a name` is neither a player name (1-16 letters, digits, _) nor a UUID",
+        ),
+        (
+            "players = \"Steve\"",
+            "`players` must be a list of names and UUIDs, got \"Steve\"",
+        ),
+        ("reason = 3", "`reason` must be a non-empty string, got 3"),
+    ] {
+        let log = refused_start_with(&plugins, &format!("[plugins.banlist-py]\n{table}\n"));
+        assert!(log.contains(expected), "{table}: {log}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// first-join-js (contract 0.3.0, selection)
+// ---------------------------------------------------------------------------
+
+const FIRST_JOIN_SECRET: &[u8] = b"a-secret-for-the-first-join-test-0123456789\n";
+
+/// Online mode with cookies: the reconnect is authenticated by the cookie, and
+/// `extra` comes back with it.
+fn first_join_router(session: &SessionServer, dir: &Path) -> Passage {
+    let secret = dir.join("auth_secret");
+    std::fs::write(&secret, FIRST_JOIN_SECRET).unwrap();
+    let common = format!(
+        "auth_secret_file = \"{}\"\n[auth]\nsession_server = \"{}\"\n[limits]\nlogin_per_second = 0.0\n",
+        secret.display(),
+        session.url()
+    );
+    let tables = r#"
+[plugins.fixed-discovery]
+targets = [
+    { id = "tutorial", host = "10.0.0.5" },
+    { id = "lobby", host = "10.0.0.1" },
+]
+
+[plugins.first-join-js]
+tutorial = "tutorial"
+lobby = "lobby"
+"#;
+    start_with(&["fixed-discovery", "first-join-js"], &common, "", tables)
+}
+
+/// The end of one visit: where the player went (or the disconnect's text), and
+/// the cookies the router stored.
+struct Visit {
+    outcome: Result<String, String>,
+    cookies: HashMap<String, Vec<u8>>,
+}
+
+/// Logs `name` in online (with `cookies` and intent 3, as a reconnect after a
+/// Transfer, when there are some).
+async fn visit(
+    router: &Passage,
+    session: &SessionServer,
+    name: &str,
+    locale: &str,
+    cookies: &HashMap<String, Vec<u8>>,
+) -> Visit {
+    let mut params = LoginParams::new(775, name, Some(session.addr));
+    if !cookies.is_empty() {
+        params.intent = 3;
+        params.cookies = cookies.clone();
+    }
+    let started = Instant::now();
+    let (id, body, stored) = login_to_final_packet(router.addr, &params, locale)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: login failed: {e}\n{}", router.log()));
+    let outcome = match id {
+        0x0B => Ok(parse_transfer(&body).0),
+        0x02 => Err(nbt_text(&body)),
+        _ => panic!("{name}: unexpected final packet {id:#x}\n{}", router.log()),
+    };
+    println!(
+        "{name} (intent {}) -> {outcome:?} in {:?}",
+        params.intent,
+        started.elapsed()
+    );
+    Visit {
+        outcome,
+        cookies: stored,
+    }
+}
+
+/// The `extra` of the authentication cookie, checked to be signed with the key.
+fn cookie_extra(cookies: &HashMap<String, Vec<u8>>) -> serde_json::Value {
+    let payload = &cookies["passage:authentication"];
+    cookie::verify(FIRST_JOIN_SECRET, payload).expect("signed with the shared key")["extra"].clone()
+}
+
+#[tokio::test]
+async fn first_join_js_sends_a_new_player_to_the_tutorial_and_a_returning_one_to_the_lobby() {
+    if let Some(why) = unavailable("js") {
+        return skip(&why);
+    }
+    let (tutorial, lobby) = ("10.0.0.5", "10.0.0.1");
+    let session = SessionServer::start(Behavior::Normal).await;
+    let dir = tempfile::tempdir().unwrap();
+    let router = first_join_router(&session, dir.path());
+    router.wait_for_log(&[
+        "plugin loaded",
+        "plugin=first-join-js",
+        "roles=strategy",
+        "0.3.0",
+    ]);
+    router.wait_for_log(&["first-join-js configured: first logins to tutorial, then lobby"]);
+
+    // First login: no cookie, so the tutorial, and the patch in the cookie.
+    let first = visit(&router, &session, "Steve", "en_us", &HashMap::new()).await;
+    assert_eq!(first.outcome, Ok(tutorial.to_owned()));
+    let extra = cookie_extra(&first.cookies);
+    assert_eq!(extra["firstJoin"]["seen"], true, "{extra}");
+    assert_eq!(extra["passage"]["auth"], "online", "Passage's own record");
+
+    // The reconnect with the stored cookies: the lobby, the mark kept.
+    let second = visit(&router, &session, "Steve", "en_us", &first.cookies).await;
+    assert_eq!(second.outcome, Ok(lobby.to_owned()), "{}", router.log());
+    assert_eq!(
+        session.has_joined_calls(),
+        1,
+        "the cookie authenticated the reconnect"
+    );
+    let extra = cookie_extra(&second.cookies);
+    assert_eq!(extra["firstJoin"]["seen"], true, "{extra}");
+
+    // The lobby goes away (a config change, no restart): a returning player
+    // is refused in their language; a new one still goes to the tutorial.
+    let full = std::fs::read_to_string(router.config_path()).unwrap();
+    std::fs::write(
+        router.config_path(),
+        full.replace("lobby = \"lobby\"", "lobby = \"hub\""),
+    )
+    .unwrap();
+    router.wait_for_log(&["plugins reloaded", "reconfigured=first-join-js"]);
+    let refused = visit(&router, &session, "Steve", "de_de", &second.cookies).await;
+    assert_eq!(
+        refused.outcome,
+        Err(
+            "Dein Server ist gerade nicht erreichbar. Bitte versuche es gleich noch einmal."
+                .to_owned()
+        )
+    );
+    router.wait_for_log(&["target hub for Steve is not among the discovered targets"]);
+    let refused = visit(&router, &session, "Steve", "fr_fr", &second.cookies).await;
+    assert_eq!(
+        refused.outcome,
+        Err("Votre serveur n'est pas disponible pour le moment. Veuillez réessayer dans un instant.".to_owned())
+    );
+    let alex = visit(&router, &session, "Alex", "de_de", &HashMap::new()).await;
+    assert_eq!(alex.outcome, Ok(tutorial.to_owned()));
+    print_call_cost(&router, "first-join-js").await;
+}
+
+#[test]
+fn first_join_js_refuses_an_unknown_setting() {
+    if let Some(why) = unavailable("js") {
+        return skip(&why);
+    }
+    let log = refused_start_with(
+        &["fixed-discovery", "first-join-js"],
+        "[plugins.first-join-js]\ntutorial = \"lobby-a\"\nlobby = \"lobby-b\"\nhub = \"lobby-c\"\n",
+    );
+    assert!(
+        log.contains("unknown key(s) `hub`: first-join-js takes `tutorial` and `lobby`"),
+        "{log}"
     );
 }

@@ -11,6 +11,7 @@ pub mod l10n;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+pub mod oci;
 pub mod plugins;
 pub mod protocol;
 pub mod reload;

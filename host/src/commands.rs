@@ -91,6 +91,9 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
                     dir.display()
                 ));
             }
+            for (name, path) in &files {
+                check_adoption(&config, name, path, &mut report);
+            }
             files.into_iter().map(|(name, _)| name).collect()
         }
         Err(e) => {
@@ -142,6 +145,53 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
         }
     }
     report
+}
+
+/// What the router checks of a plugin file before compiling it (pin, signature,
+/// manifest and the table's schema), as errors and warnings of `config check`.
+fn check_adoption(config: &Config, name: &str, path: &Path, report: &mut CheckReport) {
+    use crate::plugins::{adoption, signature};
+    use sha2::Digest as _;
+    let wasm = match crate::plugins::runtime::read_wasm(path) {
+        Ok(wasm) => wasm,
+        Err(e) => {
+            report.errors.push(format!("plugin_runtime.dir: {e:#}"));
+            return;
+        }
+    };
+    let sha256 = crate::plugins::runtime::hex(&sha2::Sha256::digest(&wasm));
+    if let Err(e) = adoption::check_pin(config, name, path, &sha256) {
+        report
+            .errors
+            .push(format!("plugin_runtime.grants.{name}.sha256: {e:#}"));
+    }
+    let detached = match signature::read_detached(path) {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(format!("{e:#}"));
+            None
+        }
+    };
+    match adoption::check_signature(config, name, path, &wasm, detached.as_deref()) {
+        Err(e) => report.errors.push(format!("{e:#}")),
+        Ok(Some(
+            verdict @ (signature::Verdict::Unsigned | signature::Verdict::UnknownKey { .. }),
+        )) => report.warnings.push(format!(
+            "plugin `{name}` is {verdict}; it loads because plugin_runtime.signatures = \"warn\""
+        )),
+        Ok(_) => {}
+    }
+    match crate::plugins::manifest::read(&wasm) {
+        Err(e) => report.errors.push(format!("plugin `{name}` ({}): {e:#}", path.display())),
+        Ok(None) => report.warnings.push(format!(
+            "plugin `{name}` carries no passage-manifest: its [plugins.{name}] table cannot be checked"
+        )),
+        Ok(Some(m)) => {
+            if let Err(problems) = m.check_config(name, &config.plugin_config_json(name)) {
+                report.errors.extend(problems);
+            }
+        }
+    }
 }
 
 /// Bytes of randomness in a generated secret (256 bits).

@@ -1,6 +1,7 @@
 //! WebAssembly plugins: the engine, the contract bindings, what plugins may reach,
 //! and warm instance pools called under deadlines.
 
+pub mod adoption;
 pub mod bindings;
 pub mod code_cache;
 pub mod contract_v0_2;

@@ -238,6 +238,8 @@ async fn load_file(
     };
     let digest: [u8; 32] = Sha256::digest(&wasm).into();
     let sha256 = hex(&digest);
+    // [sharing, issue 18] pin, signature and manifest schema, before anything is compiled.
+    super::adoption::check(config, name, path, &wasm, &sha256)?;
     let size = wasm.len() as u64;
     let limits = config.plugin_runtime.limits_for(name);
     let config_json = config.plugin_config_json(name);

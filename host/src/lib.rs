@@ -12,6 +12,7 @@ pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod oci;
+pub mod plugin_cli;
 pub mod plugins;
 pub mod protocol;
 pub mod reload;

@@ -146,7 +146,9 @@ $(JS_STAMP):
 # Built into a temporary file first, so a failed build leaves no stale output.
 # The sources are staged in target/ because componentize-py writes __pycache__
 # next to the modules it imports.
-$(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGIN_WIT) $(PY_STAMP)
+# Then `passage plugin manifest set` writes the plugin's manifest.json into the
+# component (docs/plugins/sharing.md): the router itself does it, so it is built first.
+$(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) plugins/rendezvous-py/manifest.json $(PLUGIN_WIT) $(PY_STAMP) | host
 	@if [ ! -f $(PY_STAMP) ]; then \
 		echo "rendezvous-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/rendezvous-py && \
@@ -156,16 +158,21 @@ $(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGI
 		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
 		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.1.0 -w strategy-plugin \
 			componentize -p $(TOOLCHAINS)/src/rendezvous-py app -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/rendezvous-py/manifest.json && \
 		mv $@.tmp $@; \
 	fi
 
 # -d http -d fetch-event: it makes no HTTP requests, so it does not import wasi:http.
-$(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS_STAMP)
+$(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js plugins/weighted-js/manifest.json $(PLUGIN_WIT) $(JS_STAMP) | host
 	@if [ ! -f $(JS_STAMP) ]; then \
 		echo "weighted-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && \
 		echo "componentize-js: plugins/weighted-js -> $@" && \
 		node $(COMPONENTIZE_JS) plugins/weighted-js/plugin.js --wit wit/0.1.0 \
 			-n strategy-plugin -d http -d fetch-event -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/weighted-js/manifest.json && \
 		mv $@.tmp $@; \
 	fi
+

@@ -177,7 +177,8 @@ impl Manifest {
                 } else {
                     format!("plugins.{plugin}.{at}")
                 };
-                format!("{key}: {e}")
+                let message = unknown_keys(schema, &table, &e).unwrap_or_else(|| e.to_string());
+                format!("{key}: {message}")
             })
             .collect();
         if problems.is_empty() {
@@ -186,6 +187,48 @@ impl Manifest {
             Err(problems)
         }
     }
+}
+
+/// `additionalProperties: false` over an object with no `properties` is
+/// reported by the validator as a "false schema" at the object, without naming
+/// the key: name the unexpected keys, and the known ones.
+fn unknown_keys(
+    schema: &serde_json::Value,
+    table: &serde_json::Value,
+    e: &jsonschema::ValidationError<'_>,
+) -> Option<String> {
+    let schema_path = e.schema_path().as_str();
+    let parent = schema_path.strip_suffix("/additionalProperties")?;
+    if !matches!(
+        e.kind(),
+        jsonschema::error::ValidationErrorKind::FalseSchema
+    ) {
+        return None;
+    }
+    let object = table.pointer(e.instance_path().as_str())?.as_object()?;
+    let known: Vec<&str> = schema
+        .pointer(parent)
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let unexpected: Vec<String> = object
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    Some(if known.is_empty() {
+        format!(
+            "unknown key(s) {}: it takes no settings here",
+            unexpected.join(", ")
+        )
+    } else {
+        format!(
+            "unknown key(s) {} (known: {})",
+            unexpected.join(", "),
+            known.join(", ")
+        )
+    })
 }
 
 fn compile_schema(schema: &serde_json::Value) -> anyhow::Result<jsonschema::Validator> {
@@ -426,6 +469,22 @@ mod tests {
             .unwrap_err()
             .join("\n");
         assert!(e.starts_with("plugins.demo.players_key: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_even_where_nothing_is_allowed() {
+        let m = Manifest::from_json(
+            br#"{"name":"x","version":"1","config_schema":{"type":"object","additionalProperties":false}}"#,
+        )
+        .unwrap();
+        let e = m
+            .check_config("x", r#"{"replicas":3}"#)
+            .unwrap_err()
+            .join("\n");
+        assert_eq!(
+            e,
+            "plugins.x: unknown key(s) `replicas`: it takes no settings here"
+        );
     }
 
     #[test]

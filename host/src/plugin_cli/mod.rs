@@ -74,3 +74,26 @@ pub fn registry_credentials() -> Option<(String, String)> {
     let password = std::env::var("PASSAGE_REGISTRY_PASSWORD").unwrap_or_default();
     Some((user, password))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_leave_the_whole_file_or_the_old_one_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomically(dir.path(), "a.wasm", b"first", 0o644).unwrap();
+        write_atomically(dir.path(), "a.wasm", b"second", 0o644).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.wasm")).unwrap(), b"second");
+        // A rename that fails (a directory is in the way) leaves nothing behind.
+        std::fs::create_dir(dir.path().join("b.wasm")).unwrap();
+        std::fs::write(dir.path().join("b.wasm/x"), b"keep").unwrap();
+        assert!(write_atomically(dir.path(), "b.wasm", b"new", 0o644).is_err());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().all(|n| !n.contains("partial")), "{names:?}");
+    }
+}

@@ -710,6 +710,17 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_to_loopback_unless_insecure() {
+        let remote: Reference = "ghcr.io/acme/x:1".parse().unwrap();
+        let local: Reference = "127.0.0.1:5000/acme/x:1".parse().unwrap();
+        let strict = Client::new(None, false).unwrap();
+        assert_eq!(strict.base(&remote), "https://ghcr.io/v2/acme/x");
+        assert_eq!(strict.base(&local), "http://127.0.0.1:5000/v2/acme/x");
+        let insecure = Client::new(None, true).unwrap();
+        assert_eq!(insecure.base(&remote), "http://ghcr.io/v2/acme/x");
+    }
+
+    #[test]
     fn timestamps_are_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");

@@ -17,7 +17,7 @@ use crate::plugins::bindings::{Player, Target};
 use crate::plugins::{Role, TargetSet};
 
 /// Bounds on what a simulation reads or generates.
-const MAX_PLAYERS: usize = 1_000_000;
+const MAX_PLAYERS: usize = 100_000;
 const MAX_TARGETS: usize = 10_000;
 const MAX_FILE_BYTES: u64 = 16 << 20;
 

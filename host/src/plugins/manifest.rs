@@ -288,6 +288,12 @@ pub fn sections(wasm: &[u8]) -> anyhow::Result<Sections> {
             }
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::CustomSection(reader) if reader.name() == SECTION => {
+                // Bounded before it is copied (a file may hold many).
+                ensure!(
+                    reader.data().len() <= MAX_MANIFEST_BYTES,
+                    "its `{SECTION}` section is {} bytes, over the limit of {MAX_MANIFEST_BYTES}",
+                    reader.data().len()
+                );
                 let data = reader.data().to_vec();
                 if depth == 1 {
                     ensure!(top.is_none(), "two `{SECTION}` sections at the top level");
@@ -517,6 +523,16 @@ mod tests {
             assert!(e.contains(want), "{want} not in {e}");
         }
         let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        // A section that large is refused before it is copied.
+        let mut body = vec![SECTION.len() as u8];
+        body.extend_from_slice(SECTION.as_bytes());
+        body.extend(std::iter::repeat_n(b' ', MAX_MANIFEST_BYTES + 1));
+        let mut huge = EMPTY_COMPONENT.to_vec();
+        huge.push(0);
+        write_leb_u32(&mut huge, body.len() as u32);
+        huge.extend_from_slice(&body);
+        let e = sections(&huge).unwrap_err().to_string();
+        assert!(e.contains("over the limit"), "{e}");
         assert!(format!("{:#}", Manifest::from_json(&big).unwrap_err()).contains("over the limit"));
     }
 

@@ -280,6 +280,44 @@ pub async fn check_plugin(file: &Path, config: &Config) -> anyhow::Result<String
         l.http_allow.join(", ")
     };
     let _ = writeln!(out, "http:      {http}");
+    // What the checks before compiling found (they passed, or it would not
+    // have loaded): the file's manifest, signature and pin.
+    if let Ok(wasm) = crate::plugins::runtime::read_wasm(file) {
+        use crate::plugins::{adoption, manifest, signature};
+        let manifest = match manifest::read(&wasm) {
+            Ok(Some(m)) => format!(
+                "{} {}{}",
+                m.name,
+                m.version,
+                if m.config_schema.is_some() {
+                    ", its table checked against its schema"
+                } else {
+                    ", no schema"
+                }
+            ),
+            _ => "none (its table is judged by configure alone)".to_owned(),
+        };
+        let _ = writeln!(out, "manifest:  {manifest}");
+        let verdict = match config.plugin_runtime.signatures {
+            crate::config::SignaturePolicy::Off => "not checked (signatures = \"off\")".to_owned(),
+            _ => match signature::read_detached(file).ok().flatten() {
+                None => signature::Verdict::Unsigned.to_string(),
+                Some(text) => {
+                    signature::verify(&wasm, &text, &adoption::trusted_keys(config)).to_string()
+                }
+            },
+        };
+        let _ = writeln!(out, "signature: {verdict}");
+        let pin = match config
+            .plugin_runtime
+            .grant(name)
+            .and_then(|g| g.sha256.as_deref())
+        {
+            Some(_) => "matches plugin_runtime.grants.<name>.sha256".replace("<name>", name),
+            None => "none (`passage plugin lock` pins it)".to_owned(),
+        };
+        let _ = writeln!(out, "pin:       {pin}");
+    }
     let imports = loaded.imports(runtime.engine());
     let wants_http = imports.iter().any(|i| i.starts_with("wasi:http/"));
     let _ = writeln!(out, "imports:   {}", imports.join(", "));

@@ -510,6 +510,11 @@ fn signatures_made_by_the_minisign_tool_are_checked_under_each_policy() {
 
     let out = ok(d, &["plugin", "check", s(&file), "--config", s(&require)]);
     assert!(out.contains("ok:"), "{out}");
+    assert!(out.contains("signature: verified, key"), "{out}");
+    assert!(
+        out.contains("manifest:  round-robin 0.1.0, its table checked against its schema"),
+        "{out}"
+    );
     let out = ok(d, &["plugin", "inspect", s(&file), "--config", s(&require)]);
     assert!(out.contains("signature:    verified, key"), "{out}");
     assert!(out.contains("file:pick.wasm"), "{out}");

@@ -178,21 +178,22 @@ $(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js plugins/weighted-j
 
 # ---- Tools the sharing tests use (tests/tests/sharing.rs) ----
 # A real OCI registry (Debian's `docker-registry`, the CNCF distribution
-# registry) and the real `minisign`, so pushes, pulls and signatures are tested
-# against independent implementations. Installed with apt-get when missing and
-# running as root; otherwise the reason goes into target/toolchains/<tool>.unavailable
-# and the tests that need the tool skip with it.
-TEST_TOOLS := docker-registry minisign
+# registry), `htpasswd` for its password file, and the real `minisign`, so
+# pushes, pulls, registry logins and signatures are tested against independent
+# implementations. Each is `command:package`; installed with apt-get when
+# missing and running as root; otherwise the reason goes into
+# target/toolchains/<command>.unavailable and the tests that need it skip with it.
+TEST_TOOLS := docker-registry:docker-registry minisign:minisign htpasswd:apache2-utils
 .PHONY: test-tools
 test-tools:
-	@mkdir -p $(TOOLCHAINS); for t in $(TEST_TOOLS); do \
+	@mkdir -p $(TOOLCHAINS); for tp in $(TEST_TOOLS); do t=$${tp%%:*}; p=$${tp#*:}; \
 		if command -v $$t >/dev/null 2>&1; then rm -f $(TOOLCHAINS)/$$t.unavailable; continue; fi; \
-		log=$(TOOLCHAINS)/$$t.log; echo "installing $$t (apt-get)"; \
-		if [ "$$(id -u)" != 0 ]; then why="$$t is not installed, and installing it needs root (apt-get install $$t)"; \
+		log=$(TOOLCHAINS)/$$t.log; echo "installing $$p (apt-get) for $$t"; \
+		if [ "$$(id -u)" != 0 ]; then why="$$t is not installed, and installing it needs root (apt-get install $$p)"; \
 		elif ! command -v apt-get >/dev/null 2>&1; then why="$$t is not installed and there is no apt-get"; \
-		elif ! { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$t >$$log 2>&1 || \
-			{ apt-get update >>$$log 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$t >>$$log 2>&1; }; }; then \
-			why="apt-get install $$t failed, see $$log"; \
+		elif ! { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p >$$log 2>&1 || \
+			{ apt-get update >>$$log 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p >>$$log 2>&1; }; }; then \
+			why="apt-get install $$p failed, see $$log"; \
 		else why=; fi; \
 		if [ -n "$$why" ]; then echo "$$why" >$(TOOLCHAINS)/$$t.unavailable; echo "$$t: $$why"; \
 		else rm -f $(TOOLCHAINS)/$$t.unavailable; fi; \

@@ -39,17 +39,43 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts one and waits until it answers `GET /v2/`.
+    /// Starts one and waits until it listens.
     pub fn start() -> Result<Registry, String> {
+        Registry::start_with(None)
+    }
+
+    /// One that wants HTTP Basic credentials (`htpasswd -B`: bcrypt, which
+    /// the registry requires).
+    pub fn start_with_login(user: &str, password: &str) -> Result<Registry, String> {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Result<Registry, String> {
         let bin = tool("docker-registry")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ROOT\nhttp:\n  addr: 127.0.0.1:0\n  secret: passage-tests\n"
-                .replace("ROOT", &dir.path().join("data").display().to_string()),
-        )
-        .map_err(|e| e.to_string())?;
+        let mut yaml = "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ROOT\nhttp:\n  addr: 127.0.0.1:0\n  secret: passage-tests\n"
+            .replace("ROOT", &dir.path().join("data").display().to_string());
+        if let Some((user, password)) = login {
+            let htpasswd = tool("htpasswd")?;
+            let out = Command::new(htpasswd)
+                .args(["-Bbn", user, password])
+                .output()
+                .map_err(|e| format!("cannot run htpasswd: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "htpasswd failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).map_err(|e| e.to_string())?;
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: passage-tests\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
         // A free port, taken and given back: the registry binds it at once.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -837,6 +837,57 @@ fn push_and_pull_through_a_real_registry_check_digests_and_signatures() {
 }
 
 #[test]
+fn a_registry_that_wants_a_login_gets_the_credentials_from_the_environment() {
+    let registry = match Registry::start_with_login("alice", "s3cret") {
+        Ok(r) => r,
+        Err(why) => return skip(&why),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let file = copy_plugin("round-robin", d, "round-robin");
+    let reference = format!("{}/private/round-robin:1", registry.host);
+    let push = ["plugin", "push", s(&file), reference.as_str()];
+    // No credentials: said what to set.
+    let (code, out, err) = run_with_env(&push, d, &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("set PASSAGE_REGISTRY_USERNAME and PASSAGE_REGISTRY_PASSWORD"),
+        "{err}"
+    );
+    // Wrong password: the registry's refusal.
+    let wrong = [
+        ("PASSAGE_REGISTRY_USERNAME", "alice"),
+        ("PASSAGE_REGISTRY_PASSWORD", "nope"),
+    ];
+    let (code, out, err) = run_with_env(&push, d, &wrong);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("401"), "{err}");
+    // The right ones: pushed and pulled.
+    let right = [
+        ("PASSAGE_REGISTRY_USERNAME", "alice"),
+        ("PASSAGE_REGISTRY_PASSWORD", "s3cret"),
+    ];
+    let (code, out, err) = run_with_env(&push, d, &right);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let plugins = d.join("plugins");
+    let pull = [
+        "plugin",
+        "pull",
+        reference.as_str(),
+        "--plugins-dir",
+        s(&plugins),
+    ];
+    let (code, out, err) = run_with_env(&pull, d, &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let (code, out, err) = run_with_env(&pull, d, &right);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        sha256_of(&plugins.join("round-robin.wasm")),
+        sha256_of(&file)
+    );
+}
+
+#[test]
 fn a_running_router_hot_loads_a_pulled_plugin_and_pulls_missing_ones_at_start() {
     let registry = match Registry::start() {
         Ok(r) => r,

@@ -147,7 +147,9 @@ $(JS_STAMP):
 # Built into a temporary file first, so a failed build leaves no stale output.
 # The sources are staged in target/ because componentize-py writes __pycache__
 # next to the modules it imports.
-$(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGIN_WIT) $(PY_STAMP)
+# Then `passage plugin manifest set` writes the plugin's manifest.json into the
+# component (docs/plugins/sharing.md): the router itself does it, so it is built first.
+$(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) plugins/rendezvous-py/manifest.json $(PLUGIN_WIT) $(PY_STAMP) | host
 	@if [ ! -f $(PY_STAMP) ]; then \
 		echo "rendezvous-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/rendezvous-py && \
@@ -157,22 +159,26 @@ $(PLUGIN_OUT)/rendezvous_py.wasm: $(wildcard plugins/rendezvous-py/*.py) $(PLUGI
 		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
 		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.1.0 -w strategy-plugin \
 			componentize -p $(TOOLCHAINS)/src/rendezvous-py app -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/rendezvous-py/manifest.json && \
 		mv $@.tmp $@; \
 	fi
 
 # -d http -d fetch-event: it makes no HTTP requests, so it does not import wasi:http.
-$(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js $(PLUGIN_WIT) $(JS_STAMP)
+$(PLUGIN_OUT)/weighted_js.wasm: plugins/weighted-js/plugin.js plugins/weighted-js/manifest.json $(PLUGIN_WIT) $(JS_STAMP) | host
 	@if [ ! -f $(JS_STAMP) ]; then \
 		echo "weighted-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && \
 		echo "componentize-js: plugins/weighted-js -> $@" && \
 		node $(COMPONENTIZE_JS) plugins/weighted-js/plugin.js --wit wit/0.1.0 \
 			-n strategy-plugin -d http -d fetch-event -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/weighted-js/manifest.json && \
 		mv $@.tmp $@; \
 	fi
 
 # Contract 0.3.0: an admission plugin in Python, a selection plugin in JavaScript.
-$(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) $(PLUGIN_WIT_V3) $(PY_STAMP)
+$(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) plugins/banlist-py/manifest.json $(PLUGIN_WIT_V3) $(PY_STAMP) | host
 	@if [ ! -f $(PY_STAMP) ]; then \
 		echo "banlist-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/banlist-py && \
@@ -182,16 +188,20 @@ $(PLUGIN_OUT)/banlist_py.wasm: $(wildcard plugins/banlist-py/*.py) $(PLUGIN_WIT_
 		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
 		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.3.0 -w admission-plugin \
 			componentize -p $(TOOLCHAINS)/src/banlist-py app -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/banlist-py/manifest.json && \
 		mv $@.tmp $@; \
 	fi
 
-$(PLUGIN_OUT)/first_join_js.wasm: plugins/first-join-js/plugin.js $(PLUGIN_WIT_V3) $(JS_STAMP)
+$(PLUGIN_OUT)/first_join_js.wasm: plugins/first-join-js/plugin.js plugins/first-join-js/manifest.json $(PLUGIN_WIT_V3) $(JS_STAMP) | host
 	@if [ ! -f $(JS_STAMP) ]; then \
 		echo "first-join-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
 	else mkdir -p $(PLUGIN_OUT) && \
 		echo "componentize-js: plugins/first-join-js -> $@" && \
 		node $(COMPONENTIZE_JS) plugins/first-join-js/plugin.js --wit wit/0.3.0 \
 			-n selection-plugin -d http -d fetch-event -o $@.tmp && \
+		target/debug/passage plugin manifest set $@.tmp \
+			--from plugins/first-join-js/manifest.json && \
 		mv $@.tmp $@; \
 	fi
 
@@ -223,3 +233,26 @@ prometheus-tools:
 		echo "$$why" >$(TOOLCHAINS)/prometheus.unavailable; echo "prometheus tests skipped: $$why"; \
 	else rm -f $(TOOLCHAINS)/prometheus.unavailable; fi
 e2e: prometheus-tools
+# ---- Tools the sharing tests use (tests/tests/sharing.rs) ----
+# A real OCI registry (Debian's `docker-registry`, the CNCF distribution
+# registry), `htpasswd` for its password file, and the real `minisign`, so
+# pushes, pulls, registry logins and signatures are tested against independent
+# implementations. Each is `command:package`; installed with apt-get when
+# missing and running as root; otherwise the reason goes into
+# target/toolchains/<command>.unavailable and the tests that need it skip with it.
+TEST_TOOLS := docker-registry:docker-registry minisign:minisign htpasswd:apache2-utils
+.PHONY: test-tools
+test-tools:
+	@mkdir -p $(TOOLCHAINS); for tp in $(TEST_TOOLS); do t=$${tp%%:*}; p=$${tp#*:}; \
+		if command -v $$t >/dev/null 2>&1; then rm -f $(TOOLCHAINS)/$$t.unavailable; continue; fi; \
+		log=$(TOOLCHAINS)/$$t.log; echo "installing $$p (apt-get) for $$t"; \
+		if [ "$$(id -u)" != 0 ]; then why="$$t is not installed, and installing it needs root (apt-get install $$p)"; \
+		elif ! command -v apt-get >/dev/null 2>&1; then why="$$t is not installed and there is no apt-get"; \
+		elif ! { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p >$$log 2>&1 || \
+			{ apt-get update >>$$log 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$p >>$$log 2>&1; }; }; then \
+			why="apt-get install $$p failed, see $$log"; \
+		else why=; fi; \
+		if [ -n "$$why" ]; then echo "$$why" >$(TOOLCHAINS)/$$t.unavailable; echo "$$t: $$why"; \
+		else rm -f $(TOOLCHAINS)/$$t.unavailable; fi; \
+	done
+e2e: test-tools

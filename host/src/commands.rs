@@ -91,6 +91,9 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
                     dir.display()
                 ));
             }
+            for (name, path) in &files {
+                check_adoption(&config, name, path, &mut report);
+            }
             files.into_iter().map(|(name, _)| name).collect()
         }
         Err(e) => {
@@ -148,6 +151,53 @@ pub fn check_config(path: Option<&Path>, vars: Vec<(String, String)>) -> CheckRe
         }
     }
     report
+}
+
+/// What the router checks of a plugin file before compiling it (pin, signature,
+/// manifest and the table's schema), as errors and warnings of `config check`.
+fn check_adoption(config: &Config, name: &str, path: &Path, report: &mut CheckReport) {
+    use crate::plugins::{adoption, signature};
+    use sha2::Digest as _;
+    let wasm = match crate::plugins::runtime::read_wasm(path) {
+        Ok(wasm) => wasm,
+        Err(e) => {
+            report.errors.push(format!("plugin_runtime.dir: {e:#}"));
+            return;
+        }
+    };
+    let sha256 = crate::plugins::runtime::hex(&sha2::Sha256::digest(&wasm));
+    if let Err(e) = adoption::check_pin(config, name, path, &sha256) {
+        report
+            .errors
+            .push(format!("plugin_runtime.grants.{name}.sha256: {e:#}"));
+    }
+    let detached = match signature::read_detached(path) {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(format!("{e:#}"));
+            None
+        }
+    };
+    match adoption::check_signature(config, name, path, &wasm, detached.as_deref()) {
+        Err(e) => report.errors.push(format!("{e:#}")),
+        Ok(Some(
+            verdict @ (signature::Verdict::Unsigned | signature::Verdict::UnknownKey { .. }),
+        )) => report.warnings.push(format!(
+            "plugin `{name}` is {verdict}; it loads because plugin_runtime.signatures = \"warn\""
+        )),
+        Ok(_) => {}
+    }
+    match crate::plugins::manifest::read(&wasm) {
+        Err(e) => report.errors.push(format!("plugin `{name}` ({}): {e:#}", path.display())),
+        Ok(None) => report.warnings.push(format!(
+            "plugin `{name}` carries no passage-manifest: its [plugins.{name}] table cannot be checked"
+        )),
+        Ok(Some(m)) => {
+            if let Err(problems) = m.check_config(name, &config.plugin_config_json(name)) {
+                report.errors.extend(problems);
+            }
+        }
+    }
 }
 
 /// Bytes of randomness in a generated secret (256 bits).
@@ -236,6 +286,44 @@ pub async fn check_plugin(file: &Path, config: &Config) -> anyhow::Result<String
         l.http_allow.join(", ")
     };
     let _ = writeln!(out, "http:      {http}");
+    // What the checks before compiling found (they passed, or it would not
+    // have loaded): the file's manifest, signature and pin.
+    if let Ok(wasm) = crate::plugins::runtime::read_wasm(file) {
+        use crate::plugins::{adoption, manifest, signature};
+        let manifest = match manifest::read(&wasm) {
+            Ok(Some(m)) => format!(
+                "{} {}{}",
+                m.name,
+                m.version,
+                if m.config_schema.is_some() {
+                    ", its table checked against its schema"
+                } else {
+                    ", no schema"
+                }
+            ),
+            _ => "none (its table is judged by configure alone)".to_owned(),
+        };
+        let _ = writeln!(out, "manifest:  {manifest}");
+        let verdict = match config.plugin_runtime.signatures {
+            crate::config::SignaturePolicy::Off => "not checked (signatures = \"off\")".to_owned(),
+            _ => match signature::read_detached(file).ok().flatten() {
+                None => signature::Verdict::Unsigned.to_string(),
+                Some(text) => {
+                    signature::verify(&wasm, &text, &adoption::trusted_keys(config)).to_string()
+                }
+            },
+        };
+        let _ = writeln!(out, "signature: {verdict}");
+        let pin = match config
+            .plugin_runtime
+            .grant(name)
+            .and_then(|g| g.sha256.as_deref())
+        {
+            Some(_) => "matches plugin_runtime.grants.<name>.sha256".replace("<name>", name),
+            None => "none (`passage plugin lock` pins it)".to_owned(),
+        };
+        let _ = writeln!(out, "pin:       {pin}");
+    }
     let imports = loaded.imports(runtime.engine());
     let wants_http = imports.iter().any(|i| i.starts_with("wasi:http/"));
     let _ = writeln!(out, "imports:   {}", imports.join(", "));

@@ -11,6 +11,8 @@ pub mod l10n;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+pub mod oci;
+pub mod plugin_cli;
 pub mod plugins;
 pub mod protocol;
 pub mod reload;

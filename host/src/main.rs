@@ -64,6 +64,140 @@ enum PluginCommand {
         #[arg(long, short, env = "PASSAGE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Everything to know before adopting a plugin, without running it: its
+    /// manifest, SHA-256, signature, imports, the capabilities it asks for
+    /// against those the configuration grants, and the grant lines to add.
+    /// TARGET is a file or an OCI reference (REGISTRY/REPO:TAG).
+    Inspect {
+        target: String,
+        /// Configuration file holding the plugin's table, grants and trusted keys.
+        #[arg(long, short, env = "PASSAGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The name it would be installed under (default: the file name, or the
+        /// manifest's name for a reference).
+        #[arg(long)]
+        name: Option<String>,
+        /// Plain HTTP to a registry that is not on this machine.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Pin every plugin of the plugins directory: write its SHA-256 into
+    /// `[plugin_runtime.grants.<name>] sha256` of the configuration file,
+    /// keeping the file's comments.
+    Lock {
+        /// The configuration file to edit (created if missing).
+        #[arg(long, short, env = "PASSAGE_CONFIG", default_value = "passage.toml")]
+        config: PathBuf,
+        /// The plugins directory (default: plugin_runtime.dir of the configuration).
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+    },
+    /// Work with the manifest inside a component.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Make a signing key pair (minisign format, no password): PREFIX.key and PREFIX.pub.
+    Keygen {
+        #[arg(long, short, default_value = "passage-signing")]
+        output: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a plugin: writes FILE.minisig (minisign format). An encrypted key's
+    /// password is read from PASSAGE_KEY_PASSWORD.
+    Sign {
+        file: PathBuf,
+        /// The secret key (`passage plugin keygen`, or `minisign -G`).
+        #[arg(long, short)]
+        key: PathBuf,
+    },
+    /// Publish a plugin to an OCI registry (the wasm artifact layout; its
+    /// .minisig, if any, travels as an annotation). Credentials, if needed:
+    /// PASSAGE_REGISTRY_USERNAME and PASSAGE_REGISTRY_PASSWORD.
+    Push {
+        file: PathBuf,
+        /// REGISTRY/REPO:TAG
+        reference: String,
+        /// Plain HTTP to a registry that is not on this machine.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Download a plugin from an OCI registry into the plugins directory, after
+    /// checking its digests, its pin and the signature policy; it appears whole
+    /// (a running router hot-loads it).
+    Pull {
+        /// REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST
+        reference: String,
+        /// The plugin's name (file `<name>.wasm`); default: its manifest's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Configuration file: plugins directory, pins, trusted keys, policy.
+        #[arg(long, short, env = "PASSAGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The plugins directory (default: plugin_runtime.dir of the configuration).
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+        /// Plain HTTP to a registry that is not on this machine.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Start a new plugin from the templates (docs/plugins/templates/).
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: passage::plugin_cli::scaffold::Lang,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The passage-sdk crate a Rust plugin depends on (the sdk/ folder of a
+        /// Passage checkout); default ../passage/sdk.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a strategy or router plugin through the real runtime against
+    /// generated or given players and targets, and print what it chose, how
+    /// often, and how long each call took. Nobody is routed.
+    Simulate {
+        file: PathBuf,
+        /// Generated players.
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Players from a JSON file: [{"name", "uuid"?, "client_ip"?, "server_address"?, "locale"?}].
+        #[arg(long, conflicts_with = "players")]
+        players_file: Option<PathBuf>,
+        /// Generated targets (with players, max_players, group and weight metadata).
+        #[arg(long, default_value_t = 5)]
+        targets: usize,
+        /// Targets from a JSON file: [{"id", "host", "port", "metadata"}] (as fixed-discovery takes them).
+        #[arg(long, conflicts_with = "targets")]
+        targets_file: Option<PathBuf>,
+        /// The server address generated players typed.
+        #[arg(long, default_value = "play.example.com")]
+        address: String,
+        /// Seed of the generated metadata.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Configuration file holding the plugin's table and grants.
+        #[arg(long, short, env = "PASSAGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Write a manifest (JSON) into a component, replacing the one at its top
+    /// level: the build step of Python and JavaScript plugins.
+    Set {
+        file: PathBuf,
+        /// The manifest JSON.
+        #[arg(long)]
+        from: PathBuf,
+        /// Write the result here instead of replacing FILE.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print a component's manifest as JSON.
+    Show { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +269,7 @@ fn main() -> ExitCode {
             json,
         }) => list_plugins(config, admin, json),
         Some(Command::Plugin(PluginCommand::Check { file, config })) => check_plugin(&file, config),
+        Some(Command::Plugin(command)) => plugin_command(command),
         Some(Command::Secret(SecretCommand::Generate { path, force })) => {
             match passage::commands::generate_secret(&path, force) {
                 Ok(()) => {
@@ -205,6 +340,196 @@ fn check_plugin(file: &std::path::Path, config: Option<PathBuf>) -> ExitCode {
         }
         Err(e) => {
             println!("refused: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The sharing commands (`passage::plugin_cli`): the report on stdout, exit 1
+/// with the reason on stderr.
+fn plugin_command(command: PluginCommand) -> ExitCode {
+    use passage::plugin_cli as cli;
+    let config = |path: Option<&std::path::Path>| config_for_command(path);
+    let result: anyhow::Result<String> = match command {
+        PluginCommand::Check { .. } => unreachable!("handled by check_plugin"),
+        PluginCommand::Inspect {
+            target,
+            config: path,
+            name,
+            insecure,
+        } => {
+            let config = match config(path.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            current_thread().and_then(|rt| {
+                rt.block_on(async {
+                    let subject =
+                        cli::inspect::load_subject(&target, name.as_deref(), insecure).await?;
+                    cli::inspect::report(&subject, &config)
+                })
+            })
+        }
+        PluginCommand::Lock {
+            config: path,
+            plugins_dir,
+        } => {
+            let dir = match plugins_dir {
+                Some(dir) => dir,
+                None => match config(path.exists().then_some(path.as_path())) {
+                    Ok(c) => c.plugin_runtime.dir,
+                    Err(code) => return code,
+                },
+            };
+            cli::lock::lock(&path, &dir).map(|lines| {
+                let mut out: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                out.push_str(&format!(
+                    "wrote {}: a file whose digest differs from its pin is refused at start-up and on reload\n",
+                    path.display()
+                ));
+                out
+            })
+        }
+        PluginCommand::Manifest(ManifestCommand::Set { file, from, output }) => {
+            cli::sign::manifest_set(&file, &from, output.as_deref()).map(|out| {
+                format!(
+                    "wrote the manifest of {} into {}\n",
+                    from.display(),
+                    out.display()
+                )
+            })
+        }
+        PluginCommand::Manifest(ManifestCommand::Show { file }) => {
+            passage::plugins::runtime::read_wasm(&file)
+                .and_then(|wasm| passage::plugins::manifest::read(&wasm))
+                .and_then(|m| match m {
+                    Some(m) => Ok(format!("{}\n", serde_json::to_string_pretty(&m)?)),
+                    None => anyhow::bail!("{} carries no passage-manifest section", file.display()),
+                })
+        }
+        PluginCommand::Keygen { output, force } => {
+            cli::sign::keygen(&output, force).map(|(secret, public, line)| {
+                format!(
+                    "wrote {} (secret, mode 0600: keep it out of the repository) and {}\n\
+                 public key: {line}\n\
+                 operators trusting it add to [plugin_runtime]: trusted_keys = [\"{line}\"]\n",
+                    secret.display(),
+                    public.display()
+                )
+            })
+        }
+        PluginCommand::Sign { file, key } => cli::sign::sign(&file, &key).map(|(sig, public)| {
+            format!(
+                "wrote {}\nverify with: minisign -Vm {} -P {public}\n",
+                sig.display(),
+                file.display()
+            )
+        }),
+        PluginCommand::Push {
+            file,
+            reference,
+            insecure,
+        } => current_thread()
+            .and_then(|rt| rt.block_on(cli::publish::push(&file, &reference, insecure)))
+            .map(|p| {
+                format!(
+                    "pushed {} as {}@{} (layer {}, {}) in {} ms\n",
+                    file.display(),
+                    p.reference,
+                    p.manifest_digest,
+                    p.layer_digest,
+                    if p.signed {
+                        "signed"
+                    } else {
+                        "unsigned: no .minisig beside it"
+                    },
+                    p.elapsed_ms
+                )
+            }),
+        PluginCommand::Pull {
+            reference,
+            name,
+            config: path,
+            plugins_dir,
+            insecure,
+        } => {
+            let mut config = match config(path.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if let Some(dir) = plugins_dir {
+                config.plugin_runtime.dir = dir;
+            }
+            let dir = config.plugin_runtime.dir.clone();
+            current_thread()
+                .and_then(|rt| {
+                    rt.block_on(cli::publish::pull(&reference, name.as_deref(), &config, &dir, insecure))
+                })
+                .map(|p| {
+                    format!(
+                        "pulled {reference} ({}) into {} in {} ms\nsha256:    {}\nsignature: {}\n{}",
+                        p.manifest_digest,
+                        p.path.display(),
+                        p.elapsed_ms,
+                        p.sha256,
+                        p.verdict.map(|v| v.to_string()).unwrap_or_else(|| "not checked (plugin_runtime.signatures = \"off\")".to_owned()),
+                        p.next
+                    )
+                })
+        }
+        PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => cli::scaffold::new_plugin(&name, lang, dir.as_deref(), sdk.as_deref()).map(
+            |(dir, files)| {
+                let mut out = format!("created {} ({lang:?}):\n", dir.display());
+                for f in files {
+                    out.push_str(&format!("  {}\n", f.display()));
+                }
+                out.push_str("see its README.md to build, check and publish it\n");
+                out
+            },
+        ),
+        PluginCommand::Simulate {
+            file,
+            players,
+            players_file,
+            targets,
+            targets_file,
+            address,
+            seed,
+            config: path,
+        } => {
+            let config = match config(path.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(&config);
+            current_thread().and_then(|rt| {
+                rt.block_on(cli::simulate::simulate(
+                    &file,
+                    &config,
+                    cli::simulate::Options {
+                        players,
+                        players_file: players_file.as_deref(),
+                        targets,
+                        targets_file: targets_file.as_deref(),
+                        address,
+                        seed,
+                    },
+                ))
+            })
+        }
+    };
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("passage: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -310,6 +635,9 @@ fn init_logging(config: &Config) {
 }
 
 async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
+    // `[plugin_runtime.pull]`: plugins named by reference and missing from the
+    // directory are fetched (and checked) before anything loads.
+    passage::plugin_cli::publish::pull_missing(&config).await?;
     let runtime = Arc::new(plugins::Runtime::new(config.plugin_runtime.cache_dir())?);
     let plugins = Arc::new(plugins::Plugins::load(runtime.clone(), &config).await?);
     tracing::info!(count = plugins.count(), dir = %config.plugin_runtime.dir.display(), "plugins ready");

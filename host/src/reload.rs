@@ -304,6 +304,8 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             "plugin_runtime.dir/cache_dir/watch",
             (&o.dir, &o.cache_dir, o.watch) != (&n.dir, &n.cache_dir, n.watch),
         ),
+        // Plugins named by reference are pulled at start-up only.
+        ("plugin_runtime.pull", o.pull != n.pull),
         ("metrics", old.metrics != new.metrics),
         ("limits", old.limits != new.limits),
         ("proxy_protocol", old.proxy_protocol != new.proxy_protocol),
@@ -405,12 +407,17 @@ mod tests {
         let old = Config::parse("").unwrap();
         let new = Config::parse(
             "[limits]\nmax_connections = 5\n[routing]\nstrategy = \"x\"\n\
-             [plugins.fixed-status]\nmotd = \"new\"\n[plugin_runtime]\nwatch = false\n",
+             [plugins.fixed-status]\nmotd = \"new\"\n[plugin_runtime]\nwatch = false\n\
+             [plugin_runtime.pull]\nx = \"ghcr.io/acme/x:1\"\n",
         )
         .unwrap();
         assert_eq!(
             needs_restart(&old, &new),
-            ["plugin_runtime.dir/cache_dir/watch", "limits"]
+            [
+                "plugin_runtime.dir/cache_dir/watch",
+                "plugin_runtime.pull",
+                "limits"
+            ]
         );
         assert!(needs_restart(&old, &old.clone()).is_empty());
     }

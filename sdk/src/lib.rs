@@ -608,6 +608,8 @@ impl StatusResponse {
     }
 }
 
+#[cfg(feature = "build")]
+pub mod build;
 pub mod http;
 pub mod players;
 pub mod status_settings;
@@ -1101,5 +1103,34 @@ macro_rules! export_placement {
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::placement::export_placement_world!(Export);
         };
+    };
+}
+
+/// Embeds the plugin's manifest (written by [`build::write_manifest`] in the
+/// plugin's build script from its `Cargo.toml`) in the component, as the custom
+/// section `passage-manifest` that `passage plugin inspect` and the router read
+/// without running the plugin. Call it once, at the crate's top level:
+///
+/// ```ignore
+/// passage_sdk::manifest!();
+/// ```
+#[macro_export]
+macro_rules! manifest {
+    () => {
+        // Why `unsafe(link_section)` is sound here: the attribute is unsafe
+        // because a static placed in an arbitrary section could be read as
+        // something it is not (or clobber code on native targets). On wasm32 a
+        // custom section is never loaded into memory or executed: the linker
+        // copies the bytes into a section of that name and nothing in the
+        // program refers to them. The static is plain bytes (`[u8; N]`), never
+        // mutated, and only compiled for wasm32.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "passage-manifest")]
+        #[used]
+        static PASSAGE_MANIFEST: [u8; include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/passage-manifest.json"
+        ))
+        .len()] = *include_bytes!(concat!(env!("OUT_DIR"), "/passage-manifest.json"));
     };
 }

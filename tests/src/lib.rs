@@ -7,6 +7,7 @@ pub mod cookie;
 pub mod http_stub;
 pub mod nbt;
 pub mod session_server;
+pub mod tools;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -103,6 +104,9 @@ pub struct PassageSpec<'a> {
     pub config: &'a str,
     /// `(file stem, wasm path)` copied into a fresh plugins directory.
     pub plugins: Vec<(&'a str, PathBuf)>,
+    /// `(file name, path)`: other files copied into the plugins directory
+    /// under their exact names (e.g. `<name>.wasm.minisig` signatures).
+    pub files: Vec<(&'a str, PathBuf)>,
     /// Compiled-code cache directory; a fresh one when `None`.
     pub cache_dir: Option<&'a Path>,
     /// Extra environment variables (e.g. `PASSAGE_*` overrides).
@@ -132,6 +136,9 @@ impl Passage {
         std::fs::create_dir(&plugins_dir).expect("plugins dir");
         for (stem, wasm) in &spec.plugins {
             std::fs::copy(wasm, plugins_dir.join(format!("{stem}.wasm"))).expect("copy plugin");
+        }
+        for (name, file) in &spec.files {
+            std::fs::copy(file, plugins_dir.join(name)).expect("copy file");
         }
         let config_path = match &spec.config_file {
             Some(path) => path.clone(),

@@ -272,8 +272,10 @@ fn rendezvous_py_refuses_an_unknown_setting() {
         return skip(&why);
     }
     let log = refused_start("rendezvous-py");
+    // The schema in its manifest (plugins/rendezvous-py/manifest.json) refuses the
+    // table before `configure` runs.
     assert!(
-        log.contains("unknown key(s) `replicas`: rendezvous-py takes no settings"),
+        log.contains("plugins.rendezvous-py: unknown key(s) `replicas`: it takes no settings here"),
         "{log}"
     );
 }
@@ -325,8 +327,10 @@ fn weighted_js_refuses_an_unknown_setting() {
         return skip(&why);
     }
     let log = refused_start("weighted-js");
+    // The schema in its manifest (plugins/weighted-js/manifest.json) refuses the
+    // table before `configure` runs.
     assert!(
-        log.contains("unknown key(s) `replicas`: weighted-js takes no settings"),
+        log.contains("plugins.weighted-js: unknown key(s) `replicas`: it takes no settings here"),
         "{log}"
     );
 }
@@ -521,19 +525,19 @@ fn banlist_py_refuses_unknown_keys_and_bad_entries_naming_them() {
     }
     let plugins = ["fixed-discovery", "player-fill", "banlist-py"];
     for (table, expected) in [
+        // Unknown keys and wrong types: the schema in the plugin's manifest,
+        // checked by the router before the plugin runs.
         (
             "player = [\"Steve\"]",
-            "unknown key(s) `player`: banlist-py takes `players` and `reason`",
+            "Additional properties are not allowed ('player' was unexpected)",
         ),
+        ("players = \"Steve\"", "\"Steve\" is not of type \"array\""),
+        ("reason = 3", "3 is not of type \"string\""),
+        // What a schema cannot say: the plugin's own `configure`.
         (
             "players = [\"Steve\", \"not a name\"]",
             "`players`: `not a name` is neither a player name (1-16 letters, digits, _) nor a UUID",
         ),
-        (
-            "players = \"Steve\"",
-            "`players` must be a list of names and UUIDs, got \"Steve\"",
-        ),
-        ("reason = 3", "`reason` must be a non-empty string, got 3"),
     ] {
         let log = refused_start_with(&plugins, &format!("[plugins.banlist-py]\n{table}\n"));
         assert!(log.contains(expected), "{table}: {log}");
@@ -689,8 +693,9 @@ fn first_join_js_refuses_an_unknown_setting() {
         &["fixed-discovery", "first-join-js"],
         "[plugins.first-join-js]\ntutorial = \"lobby-a\"\nlobby = \"lobby-b\"\nhub = \"lobby-c\"\n",
     );
+    // The schema in the plugin's manifest names it before the plugin runs.
     assert!(
-        log.contains("unknown key(s) `hub`: first-join-js takes `tutorial` and `lobby`"),
+        log.contains("Additional properties are not allowed ('hub' was unexpected)"),
         "{log}"
     );
 }

@@ -28,8 +28,16 @@ use std::collections::BTreeMap;
 /// Prefix of every override.
 pub const PREFIX: &str = "PASSAGE_";
 
-/// `PASSAGE_` variables that are not configuration keys.
-const NOT_KEYS: &[&str] = &["PASSAGE_CONFIG"];
+/// `PASSAGE_` variables that are not configuration keys: the configuration
+/// file, and the secrets of `passage plugin push`/`pull` (registry login) and
+/// `passage plugin sign` (an encrypted key's password), which stay out of the
+/// command line.
+pub const NOT_KEYS: &[&str] = &[
+    "PASSAGE_CONFIG",
+    "PASSAGE_REGISTRY_USERNAME",
+    "PASSAGE_REGISTRY_PASSWORD",
+    "PASSAGE_KEY_PASSWORD",
+];
 
 /// One override: the variable it came from, the key path it sets, the raw value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +226,9 @@ mod tests {
             ("PASSAGE_AUTH_SECRET_FILE", "/run/s"),
             ("HOME", "/root"),
             ("PASSAGE_CONFIG", "x.toml"),
+            ("PASSAGE_REGISTRY_USERNAME", "alice"),
+            ("PASSAGE_REGISTRY_PASSWORD", "s3cret"),
+            ("PASSAGE_KEY_PASSWORD", "pw"),
             ("PASSAGE_BIND", ""),
         ]))
         .unwrap();

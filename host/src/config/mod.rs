@@ -373,6 +373,29 @@ pub struct PluginRuntime {
     /// What the operator grants each plugin, by plugin name: limits that replace the
     /// defaults above, and capabilities (outbound HTTP). Never taken from the plugin.
     pub grants: BTreeMap<String, Grant>,
+    /// Minisign public keys (the `RW…` line of a `.pub` file) whose detached
+    /// signatures (`<name>.wasm.minisig`) are trusted.
+    pub trusted_keys: Vec<String>,
+    /// What an unsigned plugin, or one signed by a key not in `trusted_keys`,
+    /// gets: `off` (signatures are not read), `warn` (loaded with a WARN) or
+    /// `require` (refused). A signature by a trusted key that does not match its
+    /// file is refused under `warn` and `require`.
+    pub signatures: SignaturePolicy,
+    /// Plugins named by OCI reference (`<name> = "registry/repo:tag"`), pulled
+    /// into `dir` at start-up when `<name>.wasm` is missing there.
+    pub pull: BTreeMap<String, String>,
+}
+
+/// `plugin_runtime.signatures`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignaturePolicy {
+    Off,
+    /// The default: every plugin that loaded before keeps loading, and the log
+    /// says which ones are unsigned.
+    #[default]
+    Warn,
+    Require,
 }
 
 /// `[plugin_runtime.grants.<name>]`: one plugin's limits and capabilities.
@@ -390,6 +413,9 @@ pub struct Grant {
     /// Let names in `http_allow` resolve to loopback, private (RFC 1918, ULA),
     /// link-local and other non-public addresses too.
     pub allow_private_networks: bool,
+    /// The SHA-256 (64 hex digits) of the one build of the plugin these grants are
+    /// for: a file with another digest is refused (`passage plugin lock` writes it).
+    pub sha256: Option<String>,
 }
 
 impl Default for PluginRuntime {
@@ -404,6 +430,9 @@ impl Default for PluginRuntime {
             failure_threshold: 3,
             max_backoff_ms: 60_000,
             grants: BTreeMap::new(),
+            trusted_keys: Vec::new(),
+            signatures: SignaturePolicy::default(),
+            pull: BTreeMap::new(),
         }
     }
 }
@@ -799,6 +828,40 @@ impl Config {
                     &parsed.err().unwrap_or_default(),
                 );
             }
+            if let Some(pin) = &g.sha256 {
+                check(
+                    pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit()),
+                    &format!("{key}.sha256"),
+                    "must be the plugin file's SHA-256 as 64 hex digits (`passage plugin lock` writes it)",
+                );
+            }
+        }
+        for (i, text) in r.trusted_keys.iter().enumerate() {
+            let parsed = crate::plugins::signature::TrustedKey::parse(text);
+            check(
+                parsed.is_ok(),
+                &format!("plugin_runtime.trusted_keys[{i}]"),
+                &parsed.err().map(|e| format!("{e:#}")).unwrap_or_default(),
+            );
+        }
+        check(
+            r.signatures != SignaturePolicy::Require || !r.trusted_keys.is_empty(),
+            "plugin_runtime.signatures",
+            "`require` needs at least one key in plugin_runtime.trusted_keys",
+        );
+        for (name, reference) in &r.pull {
+            let key = format!("plugin_runtime.pull.{name}");
+            check(
+                is_plugin_name(name),
+                &key,
+                "a plugin name uses only a-z, 0-9, `-` and `_`",
+            );
+            let parsed = reference.parse::<crate::oci::Reference>();
+            check(
+                parsed.is_ok(),
+                &key,
+                &parsed.err().map(|e| format!("{e:#}")).unwrap_or_default(),
+            );
         }
         for (pattern, strategy) in &self.routing.hosts {
             let key = format!("routing.hosts.\"{pattern}\"");

@@ -62,6 +62,16 @@ impl PluginFile {
         self.pools.views()
     }
 
+    /// Its strategy role, if it exports one.
+    pub fn strategy_pool(&self) -> Option<&Arc<Pool<Strategy>>> {
+        self.pools.strategy.as_ref()
+    }
+
+    /// Its router role, if it exports one.
+    pub fn router_pool(&self) -> Option<&Arc<Pool<Router>>> {
+        self.pools.router.as_ref()
+    }
+
     pub fn roles(&self) -> Vec<Role> {
         self.pools().iter().map(|p| p.role()).collect()
     }
@@ -268,6 +278,8 @@ async fn load_file(
     };
     let digest: [u8; 32] = Sha256::digest(&wasm).into();
     let sha256 = hex(&digest);
+    // [sharing, issue 18] pin, signature and manifest schema, before anything is compiled.
+    super::adoption::check(config, name, path, &wasm, &sha256)?;
     let size = wasm.len() as u64;
     let limits = config.plugin_runtime.limits_for(name);
     let config_json = config.plugin_config_json(name);

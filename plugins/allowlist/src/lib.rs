@@ -61,6 +61,7 @@ impl Admission for Allowlist {
 }
 
 passage_sdk::export_admission!(Allowlist);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

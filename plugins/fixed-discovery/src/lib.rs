@@ -41,6 +41,7 @@ impl Discovery for FixedDiscovery {
 }
 
 passage_sdk::export_discovery!(FixedDiscovery);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

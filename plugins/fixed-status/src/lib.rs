@@ -22,6 +22,7 @@ impl Status for FixedStatus {
 }
 
 passage_sdk::export_status!(FixedStatus);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

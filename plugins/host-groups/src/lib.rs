@@ -146,6 +146,7 @@ impl Strategy for HostGroups {
 }
 
 passage_sdk::export_strategy!(HostGroups);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

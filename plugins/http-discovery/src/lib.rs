@@ -78,6 +78,7 @@ impl Discovery for HttpDiscovery {
 }
 
 passage_sdk::export_discovery!(HttpDiscovery);
+passage_sdk::manifest!();
 
 /// The endpoint's answer: `{"targets": [...]}` or a bare `[...]`. Each target is
 /// `{"id", "host", "port" (default 25565), "metadata" (optional)}`; other keys are

@@ -92,6 +92,7 @@ impl Admission for Maintenance {
 }
 
 passage_sdk::export_admission!(Maintenance);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

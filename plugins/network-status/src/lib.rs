@@ -60,6 +60,7 @@ impl Status for NetworkStatus {
 }
 
 passage_sdk::export_live_status!(NetworkStatus);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

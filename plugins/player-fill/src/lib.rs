@@ -62,6 +62,7 @@ impl Strategy for PlayerFill {
 }
 
 passage_sdk::export_strategy!(PlayerFill);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

@@ -173,6 +173,7 @@ impl Placement for Queue {
 }
 
 passage_sdk::export_placement!(Queue);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

@@ -74,6 +74,7 @@ impl Strategy for RoundRobin {
 }
 
 passage_sdk::export_strategy!(RoundRobin);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

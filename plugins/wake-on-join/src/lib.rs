@@ -219,6 +219,7 @@ impl Placement for WakeOnJoin {
 }
 
 passage_sdk::export_placement!(WakeOnJoin);
+passage_sdk::manifest!();
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ struct State {
     hits: usize,
     paths: Vec<String>,
     /// `(method, path, body)` of every request, in order.
-    requests: Vec<(String, String, String)>,
+    requests: Vec<(String, String, Vec<u8>)>,
     /// Gates a request is parked at, with how many are parked there.
     waiting: HashMap<String, usize>,
     open: HashSet<String>,
@@ -104,7 +104,7 @@ impl HttpStub {
     }
 
     /// `(method, path, body)` of the requests so far, in order.
-    pub fn requests(&self) -> Vec<(String, String, String)> {
+    pub fn requests(&self) -> Vec<(String, String, Vec<u8>)> {
         self.shared.state.lock().unwrap().requests.clone()
     }
 
@@ -206,7 +206,7 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
                 .then(|| value.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0)
-        .min(64 * 1024);
+        .min(16 << 20);
     let mut body = request[head_end..].to_vec();
     while body.len() < length {
         match stream.read(&mut buf).await {
@@ -221,11 +221,7 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Shared) {
         let mut state = shared.state.lock().unwrap();
         state.hits += 1;
         state.paths.push(path.clone());
-        state.requests.push((
-            method,
-            path.clone(),
-            String::from_utf8_lossy(&body).into_owned(),
-        ));
+        state.requests.push((method, path.clone(), body));
         if let Some(key) = &gate {
             *state.waiting.entry(key.clone()).or_default() += 1;
         }

@@ -1,7 +1,8 @@
 //! What leaves the process in a span: client addresses cut to their network
 //! (or left out, or kept, as `telemetry.client_ip` says) before a span is
-//! handed to the exporter. The log keeps full addresses; traces go to other
-//! systems, often another company's.
+//! handed to the exporter — the log keeps full addresses; traces go to other
+//! systems, often another company's — and the connection span under its
+//! OpenTelemetry name and kind (the log keeps its short `conn`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,6 +18,9 @@ const ADDRESS_FIELDS: &[(&str, &str)] = &[
     ("proxy", "network.peer.address"),
 ];
 
+/// The `tracing` name of the span every connection runs in.
+const CONNECTION_SPAN: &str = "conn";
+
 #[derive(Debug)]
 pub struct Redacting<P> {
     pub inner: P,
@@ -30,6 +34,10 @@ impl<P: SpanProcessor> SpanProcessor for Redacting<P> {
 
     fn on_end(&self, mut span: SpanData) {
         span.attributes = redact(std::mem::take(&mut span.attributes), self.client_ip);
+        if span.name == CONNECTION_SPAN {
+            span.name = "connection".into();
+            span.span_kind = opentelemetry::trace::SpanKind::Server;
+        }
         self.inner.on_end(span);
     }
 

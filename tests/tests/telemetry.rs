@@ -103,7 +103,8 @@ fn spans(receiver: &HttpStub) -> Vec<Span> {
         .iter()
         .filter(|(m, p, _)| m == "POST" && p == "/v1/traces")
         .flat_map(|(_, _, body)| {
-            let request = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP trace protobuf");
+            let request =
+                ExportTraceServiceRequest::decode(&body[..]).expect("OTLP trace protobuf");
             request
                 .resource_spans
                 .into_iter()
@@ -115,14 +116,22 @@ fn spans(receiver: &HttpStub) -> Vec<Span> {
 }
 
 /// Waits until the receiver holds spans for which `done` holds.
-async fn wait_for_spans(receiver: &HttpStub, what: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+async fn wait_for_spans(
+    receiver: &HttpStub,
+    what: &str,
+    done: impl Fn(&[Span]) -> bool,
+) -> Vec<Span> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let seen = spans(receiver);
         if done(&seen) {
             return seen;
         }
-        assert!(Instant::now() < deadline, "never received {what}; spans: {:?}", seen.iter().map(|s| &s.name).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "never received {what}; spans: {:?}",
+            seen.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
         receiver.wait_for_hits(receiver.hits() + 1).await;
     }
 }
@@ -152,12 +161,16 @@ async fn each_login_is_a_trace_a_backend_can_continue_and_a_reconnect_links_to()
     let first = visit(&passage, &session, &HashMap::new()).await;
     let (trace_id, span_id) = session_traceparent(&first);
     let seen = wait_for_spans(&receiver, "the first connection's span", |s| {
-        s.iter().any(|s| s.name == "connection" && hex(&s.span_id) == span_id)
+        s.iter()
+            .any(|s| s.name == "connection" && hex(&s.span_id) == span_id)
     })
     .await;
     let root = seen.iter().find(|s| hex(&s.span_id) == span_id).unwrap();
     assert_eq!(hex(&root.trace_id), trace_id, "the cookie names this trace");
-    assert!(root.parent_span_id.is_empty(), "a connection is a root span");
+    assert!(
+        root.parent_span_id.is_empty(),
+        "a connection is a root span"
+    );
     assert_eq!(root.kind, 2, "SERVER");
     let attrs = attributes(&root.attributes);
     assert_eq!(attrs["passage.outcome"], "transferred", "{attrs:?}");
@@ -168,27 +181,54 @@ async fn each_login_is_a_trace_a_backend_can_continue_and_a_reconnect_links_to()
     assert_eq!(attrs["passage.target"], "lobby");
     assert_eq!(attrs["passage.plugin"], "player-fill");
     assert_eq!(attrs["passage.auth"], "session_server");
-    assert_eq!(attrs["client.address"], "127.0.0.0/24", "the network, not the client");
+    assert_eq!(
+        attrs["client.address"], "127.0.0.0/24",
+        "the network, not the client"
+    );
     for span in seen.iter().filter(|s| hex(&s.trace_id) == trace_id) {
         for kv in &span.attributes {
-            assert!(!text(&kv.value).contains("127.0.0.1"), "{}: {:?}", span.name, kv);
+            assert!(
+                !text(&kv.value).contains("127.0.0.1"),
+                "{}: {:?}",
+                span.name,
+                kv
+            );
         }
-        assert!(span.events.is_empty(), "log lines are not exported: {:?}", span.events);
+        assert!(
+            span.events.is_empty(),
+            "log lines are not exported: {:?}",
+            span.events
+        );
     }
     // The steps, as children of the connection; plugin calls under routing.
     let child = |name: &str| {
         seen.iter()
             .find(|s| s.name == name && hex(&s.trace_id) == trace_id)
-            .unwrap_or_else(|| panic!("no `{name}` span in {:?}", seen.iter().map(|s| &s.name).collect::<Vec<_>>()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{name}` span in {:?}",
+                    seen.iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
+            })
     };
     for step in ["session_server", "routing", "transfer"] {
-        assert_eq!(child(step).parent_span_id, root.span_id, "{step} is a step of the connection");
+        assert_eq!(
+            child(step).parent_span_id,
+            root.span_id,
+            "{step} is a step of the connection"
+        );
     }
     let routing = child("routing");
     for call in ["discover", "select"] {
         let span = child(call);
-        assert_eq!(span.parent_span_id, routing.span_id, "{call} is a step of routing");
-        assert!(attributes(&span.attributes).contains_key("plugin"), "{call}");
+        assert_eq!(
+            span.parent_span_id, routing.span_id,
+            "{call} is a step of routing"
+        );
+        assert!(
+            attributes(&span.attributes).contains_key("plugin"),
+            "{call}"
+        );
     }
     assert_eq!(attributes(&child("transfer").attributes)["target"], "lobby");
 
@@ -200,15 +240,28 @@ async fn each_login_is_a_trace_a_backend_can_continue_and_a_reconnect_links_to()
         s.iter().any(|s| hex(&s.span_id) == second_span)
     })
     .await;
-    let reconnect = seen.iter().find(|s| hex(&s.span_id) == second_span).unwrap();
-    assert_eq!(attributes(&reconnect.attributes)["minecraft.intent"], "transfer");
+    let reconnect = seen
+        .iter()
+        .find(|s| hex(&s.span_id) == second_span)
+        .unwrap();
+    assert_eq!(
+        attributes(&reconnect.attributes)["minecraft.intent"],
+        "transfer"
+    );
     assert_eq!(attributes(&reconnect.attributes)["passage.auth"], "cookie");
-    let link = reconnect.links.first().expect("a link to the previous connection");
+    let link = reconnect
+        .links
+        .first()
+        .expect("a link to the previous connection");
     assert_eq!(hex(&link.trace_id), trace_id);
     assert_eq!(hex(&link.span_id), span_id);
-    assert_eq!(attributes(&link.attributes)["passage.link"], "previous_connection");
+    assert_eq!(
+        attributes(&link.attributes)["passage.link"],
+        "previous_connection"
+    );
     assert!(
-        seen.iter().any(|s| s.name == "cookie_check" && s.parent_span_id == reconnect.span_id),
+        seen.iter()
+            .any(|s| s.name == "cookie_check" && s.parent_span_id == reconnect.span_id),
         "the cookie check is a step"
     );
 }
@@ -219,7 +272,9 @@ async fn the_metrics_of_the_scrape_endpoint_go_out_over_otlp_too() {
     let session = SessionServer::start(Behavior::Normal).await;
     let (passage, _dir) = passage(&session, Some(&receiver));
     visit(&passage, &session, &HashMap::new()).await;
-    ping(passage.addr, 767, "play.example.com").await.expect("ping");
+    ping(passage.addr, 767, "play.example.com")
+        .await
+        .expect("ping");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut transferred = 0;
@@ -229,7 +284,8 @@ async fn the_metrics_of_the_scrape_endpoint_go_out_over_otlp_too() {
             .iter()
             .filter(|(m, p, _)| m == "POST" && p == "/v1/metrics")
         {
-            let request = ExportMetricsServiceRequest::decode(&body[..]).expect("OTLP metrics protobuf");
+            let request =
+                ExportMetricsServiceRequest::decode(&body[..]).expect("OTLP metrics protobuf");
             for metric in request
                 .resource_metrics
                 .iter()
@@ -281,7 +337,12 @@ async fn off_by_default_the_session_cookie_is_the_seeds() {
     let (passage, _dir) = passage(&session, None);
     let cookies = visit(&passage, &session, &HashMap::new()).await;
     let json: serde_json::Value = serde_json::from_slice(&cookies["passage:session"]).unwrap();
-    let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(keys, ["id", "server_address", "server_port"]);
     assert!(!passage.log().contains("exporting telemetry"));

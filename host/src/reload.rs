@@ -304,6 +304,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             "plugin_runtime.dir/cache_dir/watch",
             (&o.dir, &o.cache_dir, o.watch) != (&n.dir, &n.cache_dir, n.watch),
         ),
+        ("plugin_runtime.keyvalue", o.keyvalue != n.keyvalue),
         ("metrics", old.metrics != new.metrics),
         ("limits", old.limits != new.limits),
         ("proxy_protocol", old.proxy_protocol != new.proxy_protocol),

@@ -6,6 +6,7 @@ pub mod contract;
 pub mod health;
 pub mod host_api;
 pub mod http_grant;
+pub mod keyvalue;
 pub mod limiter;
 pub mod outbound_http;
 pub mod pool;

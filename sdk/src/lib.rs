@@ -609,6 +609,7 @@ impl StatusResponse {
 }
 
 pub mod http;
+pub mod keyvalue;
 pub mod players;
 pub mod status_settings;
 pub mod targets;

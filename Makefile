@@ -8,7 +8,7 @@ PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-groups
 # Built but not shipped: they need settings the default config cannot give
 # (http-discovery needs a `url`), and `make run` loads every plugins/*.wasm.
-OPTIONAL_PLUGINS := http-discovery allowlist maintenance network-status wake-on-join queue
+OPTIONAL_PLUGINS := http-discovery allowlist maintenance network-status wake-on-join queue seats
 # Test fixtures: built for the end-to-end tests only.
 TEST_PLUGINS := misbehave flaky-strategy reserving-router v2-roles v3-roles
 

@@ -198,3 +198,33 @@ prometheus-tools:
 		echo "$$why" >$(TOOLCHAINS)/prometheus.unavailable; echo "prometheus tests skipped: $$why"; \
 	else rm -f $(TOOLCHAINS)/prometheus.unavailable; fi
 e2e: prometheus-tools
+
+# ---- redis-server, for the key-value tests (tests/tests/keyvalue.rs) ----
+# The tests start their own redis-server on a free loopback port (no
+# persistence, a temporary directory, killed when done): three routers share
+# it. It comes from the distribution's `redis-server` package (Debian 12:
+# Redis 7.0, built with TLS), installed here when missing and when running as
+# root (its service is not used). Otherwise the reason goes into
+# target/toolchains/redis.unavailable and those tests skip. `openssl` makes the
+# throwaway CA of the TLS test.
+.PHONY: redis-tools
+REDIS_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server openssl
+redis-tools:
+	@mkdir -p $(TOOLCHAINS); log=$(TOOLCHAINS)/redis.log; have() { \
+		command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; }; \
+	if have; then why=; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		why="redis-server or openssl not found, and not root to install them (apt-get install redis-server openssl)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		why="redis-server or openssl not found, and no apt-get to install them"; \
+	else echo "installing redis-server (apt-get install redis-server), log in $$log"; started=$$(date +%s); \
+		if $(REDIS_INSTALL) >$$log 2>&1 || \
+			{ apt-get update >>$$log 2>&1 && $(REDIS_INSTALL) >>$$log 2>&1; }; then \
+			echo "redis-server installed in $$(( $$(date +%s) - started )) s: $$(redis-server --version 2>&1 | head -n1)"; \
+		fi; \
+		if have; then why=; else why="apt-get install redis-server failed (no package source reachable?), see $$log"; fi; \
+	fi; \
+	if [ -n "$$why" ]; then \
+		echo "$$why" >$(TOOLCHAINS)/redis.unavailable; echo "key-value tests on Redis skipped: $$why"; \
+	else rm -f $(TOOLCHAINS)/redis.unavailable; fi
+e2e: redis-tools

@@ -85,7 +85,10 @@ impl Entry {
 type Step<T> = (Option<Entry>, Result<T, BackendError>);
 
 fn wrong_kind<T>(entry: Entry) -> Step<T> {
-    (Some(entry), Err(BackendError::Failed(WRONG_KIND.to_owned())))
+    (
+        Some(entry),
+        Err(BackendError::Failed(WRONG_KIND.to_owned())),
+    )
 }
 
 const WRONG_KIND: &str =

@@ -77,8 +77,8 @@ e2e: plugins host
 	$(CARGO) test --locked -p passage-tests
 
 # Criterion benchmarks of plugin calls (see BENCHMARKS.md for recorded figures).
-bench: plugins
-	$(CARGO) bench --locked -p passage --bench plugin_calls --bench protocol
+bench: plugins redis-tools
+	$(CARGO) bench --locked -p passage --bench plugin_calls --bench protocol --bench keyvalue
 
 # The load generator (see loadgen/README.md): target/release/passage-loadgen.
 loadgen:

@@ -8,7 +8,7 @@ PLUGIN_OUT := target/$(WASM_TARGET)/plugin
 SHIPPED_PLUGINS := fixed-status fixed-discovery player-fill round-robin host-groups
 # Built but not shipped: they need settings the default config cannot give
 # (http-discovery needs a `url`), and `make run` loads every plugins/*.wasm.
-OPTIONAL_PLUGINS := http-discovery allowlist maintenance network-status wake-on-join queue
+OPTIONAL_PLUGINS := http-discovery allowlist maintenance network-status wake-on-join queue seats
 # Test fixtures: built for the end-to-end tests only.
 TEST_PLUGINS := misbehave flaky-strategy reserving-router v2-roles v3-roles
 
@@ -77,8 +77,8 @@ e2e: plugins host
 	$(CARGO) test --locked -p passage-tests
 
 # Criterion benchmarks of plugin calls (see BENCHMARKS.md for recorded figures).
-bench: plugins
-	$(CARGO) bench --locked -p passage --bench plugin_calls --bench protocol
+bench: plugins redis-tools
+	$(CARGO) bench --locked -p passage --bench plugin_calls --bench protocol --bench keyvalue
 
 # The load generator (see loadgen/README.md): target/release/passage-loadgen.
 loadgen:
@@ -256,3 +256,33 @@ test-tools:
 		else rm -f $(TOOLCHAINS)/$$t.unavailable; fi; \
 	done
 e2e: test-tools
+
+# ---- redis-server, for the key-value tests (tests/tests/keyvalue.rs) ----
+# The tests start their own redis-server on a free loopback port (no
+# persistence, a temporary directory, killed when done): three routers share
+# it. It comes from the distribution's `redis-server` package (Debian 12:
+# Redis 7.0, built with TLS), installed here when missing and when running as
+# root (its service is not used). Otherwise the reason goes into
+# target/toolchains/redis.unavailable and those tests skip. `openssl` makes the
+# throwaway CA of the TLS test.
+.PHONY: redis-tools
+REDIS_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server openssl
+redis-tools:
+	@mkdir -p $(TOOLCHAINS); log=$(TOOLCHAINS)/redis.log; have() { \
+		command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; }; \
+	if have; then why=; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		why="redis-server or openssl not found, and not root to install them (apt-get install redis-server openssl)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		why="redis-server or openssl not found, and no apt-get to install them"; \
+	else echo "installing redis-server (apt-get install redis-server), log in $$log"; started=$$(date +%s); \
+		if $(REDIS_INSTALL) >$$log 2>&1 || \
+			{ apt-get update >>$$log 2>&1 && $(REDIS_INSTALL) >>$$log 2>&1; }; then \
+			echo "redis-server installed in $$(( $$(date +%s) - started )) s: $$(redis-server --version 2>&1 | head -n1)"; \
+		fi; \
+		if have; then why=; else why="apt-get install redis-server failed (no package source reachable?), see $$log"; fi; \
+	fi; \
+	if [ -n "$$why" ]; then \
+		echo "$$why" >$(TOOLCHAINS)/redis.unavailable; echo "key-value tests on Redis skipped: $$why"; \
+	else rm -f $(TOOLCHAINS)/redis.unavailable; fi
+e2e: redis-tools

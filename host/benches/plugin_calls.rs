@@ -46,6 +46,7 @@ fn pool<R: RoleKind>(rt: &Arc<Runtime>, name: &str, config: serde_json::Value) -
             max_instances: 1,
             http_allow: Vec::new(),
             allow_private_networks: false,
+            keyvalue: Vec::new(),
             failure_threshold: 3,
             max_backoff: Duration::from_secs(60),
         },

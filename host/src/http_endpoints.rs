@@ -64,6 +64,7 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                 "capabilities": {
                     "log": true,
                     "http_allow": f.limits.http_allow,
+                    "keyvalue": f.limits.keyvalue,
                 },
                 "roles": roles,
             })
@@ -134,8 +135,10 @@ async fn respond(
             }
             None => text(StatusCode::NOT_FOUND, "no plugins in this process\n"),
         },
-        "/readyz" if metrics().is_ready() => text(StatusCode::OK, "ready\n"),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/readyz" => match metrics().readiness() {
+            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
             "not found: try /metrics, /healthz, /readyz or /plugins\n",

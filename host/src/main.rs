@@ -639,6 +639,11 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     // directory are fetched (and checked) before anything loads.
     passage::plugin_cli::publish::pull_missing(&config).await?;
     let runtime = Arc::new(plugins::Runtime::new(config.plugin_runtime.cache_dir())?);
+    // Before the plugins: their `configure` may open buckets already.
+    let store = plugins::keyvalue::KeyValue::from_config(&config.plugin_runtime.keyvalue)?;
+    let _ = runtime.services().set_keyvalue(store);
+    passage::metrics::metrics()
+        .set_ready_requires_store(config.plugin_runtime.keyvalue.ready_requires_store);
     let plugins = Arc::new(plugins::Plugins::load(runtime.clone(), &config).await?);
     tracing::info!(count = plugins.count(), dir = %config.plugin_runtime.dir.display(), "plugins ready");
     if plugins.router.is_empty() && (plugins.discovery.is_empty() || plugins.strategy.is_empty()) {

@@ -36,6 +36,7 @@ type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
 type PluginLabels = [(&'static str, String); 1];
 type PluginCallLabels = (PluginLabels, Labels1);
+type KeyValueLabels = (PluginLabels, Labels2);
 
 fn latency() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -62,6 +63,10 @@ pub struct Metrics {
     plugin_reloads: Family<Labels1, Counter>,
     waiting: Gauge,
     ready: Gauge,
+    keyvalue_calls: Family<KeyValueLabels, Counter>,
+    keyvalue_up: Gauge,
+    /// `/readyz` also needs the key-value store (`ready_requires_store`).
+    ready_requires_store: std::sync::atomic::AtomicBool,
 }
 
 /// The OTLP mirror of these metrics, when `[telemetry]` exports them.
@@ -102,6 +107,9 @@ impl Metrics {
             plugin_reloads: Family::default(),
             waiting: Gauge::default(),
             ready: Gauge::default(),
+            keyvalue_calls: Family::default(),
+            keyvalue_up: Gauge::default(),
+            ready_requires_store: std::sync::atomic::AtomicBool::new(false),
         };
         registry.register(
             "connections",
@@ -202,6 +210,16 @@ impl Metrics {
             "ready",
             "1 while listening with plugins loaded and not draining",
             m.ready.clone(),
+        );
+        registry.register(
+            "keyvalue_calls",
+            "Plugins' key-value operations by plugin, operation and outcome: ok, invalid (over a bound), denied (bucket not granted), error (the store refused it), unavailable (the store did not answer)",
+            m.keyvalue_calls.clone(),
+        );
+        registry.register(
+            "keyvalue_backend_up",
+            "1 while the key-value store answers (always 1 for the in-memory store)",
+            m.keyvalue_up.clone(),
         );
         Metrics {
             registry: root,
@@ -384,6 +402,46 @@ impl Metrics {
 
     pub fn is_ready(&self) -> bool {
         self.ready.get() == 1
+    }
+
+    pub fn keyvalue_call(&self, plugin: &str, op: &'static str, outcome: &'static str) {
+        self.keyvalue_calls
+            .get_or_create(&(
+                [("plugin", plugin.to_owned())],
+                [("op", op), ("outcome", outcome)],
+            ))
+            .inc();
+    }
+
+    pub fn keyvalue_up(&self, up: bool) {
+        self.keyvalue_up.set(i64::from(up));
+    }
+
+    pub fn is_keyvalue_up(&self) -> bool {
+        self.keyvalue_up.get() == 1
+    }
+
+    /// Makes `/readyz` answer "not ready" while the key-value store is down.
+    pub fn set_ready_requires_store(&self, requires: bool) {
+        self.ready_requires_store
+            .store(requires, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `/readyz` says ready, and if not, why.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if !self.is_ready() {
+            return Err("not ready\n");
+        }
+        if self
+            .ready_requires_store
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && !self.is_keyvalue_up()
+        {
+            return Err(
+                "not ready: the key-value store is unreachable (plugin_runtime.keyvalue.ready_requires_store)\n",
+            );
+        }
+        Ok(())
     }
 }
 

@@ -306,6 +306,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ),
         // Plugins named by reference are pulled at start-up only.
         ("plugin_runtime.pull", o.pull != n.pull),
+        ("plugin_runtime.keyvalue", o.keyvalue != n.keyvalue),
         ("metrics", old.metrics != new.metrics),
         ("limits", old.limits != new.limits),
         ("proxy_protocol", old.proxy_protocol != new.proxy_protocol),

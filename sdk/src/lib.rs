@@ -164,6 +164,7 @@ pub mod bindings {
                 "passage:plugin/types@0.3.0": crate::bindings::discovery::passage::plugin::types,
                 "passage:plugin/log@0.3.0": crate::bindings::admission::passage::plugin::log,
                 "passage:plugin/context@0.3.0": crate::bindings::admission::passage::plugin::context,
+                "passage:plugin/network@0.3.0": crate::bindings::live_status::passage::plugin::network,
             },
         });
     }
@@ -508,7 +509,8 @@ impl Place {
     }
 }
 
-/// What the router knows of the network now (status plugins, contract 0.3.0).
+/// What the router knows of the network now (status and placement plugins,
+/// contract 0.3.0).
 pub mod network {
     use crate::Target;
 
@@ -611,6 +613,7 @@ impl StatusResponse {
 #[cfg(feature = "build")]
 pub mod build;
 pub mod http;
+pub mod keyvalue;
 pub mod players;
 pub mod status_settings;
 pub mod targets;

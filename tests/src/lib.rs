@@ -6,6 +6,7 @@ pub mod client;
 pub mod cookie;
 pub mod http_stub;
 pub mod nbt;
+pub mod redis_server;
 pub mod session_server;
 pub mod tools;
 

@@ -670,11 +670,14 @@ targets = [ { id = "lobby", host = "lobby.example.com", port = 25570 } ]
 
 /// An offline router: two pings, a third over the address's status budget that
 /// also takes the slot of a silent socket (the router is full), an offline
-/// login to its Transfer, a malformed handshake, a plugin reload.
+/// login to its Transfer, a malformed handshake, a plugin reload; and a router
+/// plugin granted a key-value bucket (`seats`, which opens it when configured).
 async fn everyday_router() -> Passage {
     let config = format!(
         "[auth]\nmode = \"offline\"\n[limits]\nstatus_per_second = 0.01\nstatus_burst = 2\n\
-         max_connections = 2\nmax_connections_per_address = 0\n{ROUTING}"
+         max_connections = 2\nmax_connections_per_address = 0\n\
+         [plugin_runtime.grants.seats]\nkeyvalue = [\"seats\"]\n\
+         [plugins.seats]\nbackends = [{{ id = \"event\", host = \"10.0.0.9\", capacity = 1 }}]\n{ROUTING}"
     );
     let router = Passage::start(PassageSpec {
         config: &config,
@@ -682,6 +685,7 @@ async fn everyday_router() -> Passage {
             ("fixed-status", plugin_wasm("fixed-status")),
             ("fixed-discovery", plugin_wasm("fixed-discovery")),
             ("player-fill", plugin_wasm("player-fill")),
+            ("seats", plugin_wasm("seats")),
         ],
         ..Default::default()
     });

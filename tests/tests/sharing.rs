@@ -98,6 +98,28 @@ fn every_shipped_plugin_carries_a_manifest_with_the_schema_of_its_table() {
         );
         assert!(m["description"].as_str().is_some_and(|d| !d.is_empty()));
     }
+    for name in [
+        "allowlist",
+        "maintenance",
+        "network-status",
+        "wake-on-join",
+        "queue",
+        "seats",
+    ] {
+        let file = copy_plugin(name, dir.path(), name);
+        let out = ok(dir.path(), &["plugin", "manifest", "show", s(&file)]);
+        let m: serde_json::Value = serde_json::from_str(&out).expect("manifest JSON");
+        assert_eq!(m["name"], name, "{out}");
+        assert_eq!(m["contract"], "0.3.0", "{out}");
+        assert_eq!(
+            m["config_schema"]["additionalProperties"], false,
+            "{name}\n{out}"
+        );
+        assert!(
+            m["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}"
+        );
+    }
     // What it asks for: http-discovery wants the host of its `url`.
     let out = ok(
         dir.path(),
@@ -349,6 +371,46 @@ fn inspect_shows_exactly_the_grant_lines_an_operator_must_add() {
     );
     assert!(out.contains("http:      127.0.0.1:8080"), "{out}");
     assert!(!out.contains("note:"), "{out}");
+}
+
+/// A key-value bucket is asked for and granted like a host: `seats` names its
+/// bucket, inspect gives the `keyvalue` line, and with it the bucket is granted.
+#[test]
+fn inspect_gives_the_keyvalue_grant_a_plugin_asks_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = copy_plugin("seats", dir.path(), "seats");
+    let digest = sha256_of(&file);
+    let config = dir.path().join("passage.toml");
+    std::fs::write(&config, "").expect("write");
+    let out = ok(
+        dir.path(),
+        &["plugin", "inspect", s(&file), "--config", s(&config)],
+    );
+    assert!(
+        out.contains("keyvalue bucket `seats`: NOT GRANTED (reason: counts the seats"),
+        "{out}"
+    );
+    let lines = out
+        .split("grant lines to add:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no grant lines:\n{out}"));
+    assert_eq!(
+        lines,
+        format!("[plugin_runtime.grants.seats]\nsha256 = \"{digest}\"\nkeyvalue = [\"seats\"]\n"),
+        "{out}"
+    );
+    std::fs::write(&config, lines).expect("write");
+    let out = ok(
+        dir.path(),
+        &["plugin", "inspect", s(&file), "--config", s(&config)],
+    );
+    assert!(out.contains("keyvalue bucket `seats`: granted"), "{out}");
+    assert!(
+        out.ends_with(
+            "grant lines to add:\nnone: the configuration already grants what it asks for\n"
+        ),
+        "{out}"
+    );
 }
 
 // ---- 3. pinning ----

@@ -371,7 +371,8 @@ pub struct PluginRuntime {
     /// Longest back-off of an unhealthy plugin; it starts at one second and doubles.
     pub max_backoff_ms: u64,
     /// What the operator grants each plugin, by plugin name: limits that replace the
-    /// defaults above, and capabilities (outbound HTTP). Never taken from the plugin.
+    /// defaults above, and capabilities (outbound HTTP, key-value buckets). Never
+    /// taken from the plugin.
     pub grants: BTreeMap<String, Grant>,
     /// Minisign public keys (the `RW…` line of a `.pub` file) whose detached
     /// signatures (`<name>.wasm.minisig`) are trusted.
@@ -384,6 +385,8 @@ pub struct PluginRuntime {
     /// Plugins named by OCI reference (`<name> = "registry/repo:tag"`), pulled
     /// into `dir` at start-up when `<name>.wasm` is missing there.
     pub pull: BTreeMap<String, String>,
+    /// The store behind the key-value buckets plugins are granted.
+    pub keyvalue: KeyValue,
 }
 
 /// `plugin_runtime.signatures`.
@@ -396,6 +399,82 @@ pub enum SignaturePolicy {
     #[default]
     Warn,
     Require,
+}
+
+/// `[plugin_runtime.keyvalue]`: where granted buckets live. Without a `url`,
+/// in this process's memory (one replica; lost at exit). With one, on a
+/// Redis or Valkey server every replica shares.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyValue {
+    /// `redis://host:6379/0`, or `rediss://host:6380/0` for TLS. No password
+    /// in it: see `password_file` and `password_env`.
+    pub url: Option<String>,
+    /// An ACL user name, when the server has users (Redis 6+).
+    pub username: Option<String>,
+    /// A file holding the password (a Kubernetes Secret mounted as a file);
+    /// surrounding whitespace is trimmed.
+    pub password_file: Option<PathBuf>,
+    /// The name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// PEM file of the CA that signed the server's certificate (`rediss://` to
+    /// a server not signed by a public CA).
+    pub ca_file: Option<PathBuf>,
+    /// Longest wait for one key-value operation; a plugin's operation is also
+    /// cut at half its call deadline, so a store that does not answer fails the
+    /// operation inside the plugin, not the plugin's call.
+    pub timeout_ms: u64,
+    /// `/readyz` answers "not ready" while the store cannot be reached. Off by
+    /// default: plugins decide what a store outage means for players.
+    pub ready_requires_store: bool,
+    /// The in-memory store's cap on keys and values, all buckets together.
+    pub memory_limit_mib: u64,
+}
+
+impl Default for KeyValue {
+    fn default() -> Self {
+        KeyValue {
+            url: None,
+            username: None,
+            password_file: None,
+            password_env: None,
+            ca_file: None,
+            timeout_ms: 50,
+            ready_requires_store: false,
+            memory_limit_mib: 64,
+        }
+    }
+}
+
+impl KeyValue {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Why `url` is not one to connect to, if it is not.
+    fn url_problem(url: &str) -> Option<String> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Some("must be a redis:// or rediss:// URL".to_owned());
+        };
+        if scheme != "redis" && scheme != "rediss" {
+            return Some("must be a redis:// or rediss:// URL".to_owned());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && userinfo.contains(':')
+        {
+            return Some(
+                "holds a password: give it in plugin_runtime.keyvalue.password_file or \
+                 password_env instead, never in the configuration text"
+                    .to_owned(),
+            );
+        }
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if host.is_empty() {
+            return Some("names no host".to_owned());
+        }
+        None
+    }
 }
 
 /// `[plugin_runtime.grants.<name>]`: one plugin's limits and capabilities.
@@ -416,6 +495,9 @@ pub struct Grant {
     /// The SHA-256 (64 hex digits) of the one build of the plugin these grants are
     /// for: a file with another digest is refused (`passage plugin lock` writes it).
     pub sha256: Option<String>,
+    /// Key-value buckets the plugin may open (`wasi:keyvalue/store.open`).
+    /// Empty: none. Two plugins share a bucket only when both name it.
+    pub keyvalue: Vec<String>,
 }
 
 impl Default for PluginRuntime {
@@ -433,6 +515,7 @@ impl Default for PluginRuntime {
             trusted_keys: Vec::new(),
             signatures: SignaturePolicy::default(),
             pull: BTreeMap::new(),
+            keyvalue: KeyValue::default(),
         }
     }
 }
@@ -445,6 +528,8 @@ pub struct PluginLimits {
     pub max_instances: usize,
     pub http_allow: Vec<String>,
     pub allow_private_networks: bool,
+    /// Key-value buckets it may open.
+    pub keyvalue: Vec<String>,
     pub failure_threshold: u32,
     pub max_backoff: Duration,
 }
@@ -471,6 +556,7 @@ impl PluginRuntime {
             max_instances: grant.max_instances.unwrap_or(self.max_instances),
             http_allow: grant.http_allow,
             allow_private_networks: grant.allow_private_networks,
+            keyvalue: grant.keyvalue,
             failure_threshold: self.failure_threshold,
             max_backoff: Duration::from_millis(self.max_backoff_ms),
         }
@@ -820,6 +906,13 @@ impl Config {
                     "must be between 1 and 1024",
                 );
             }
+            for (i, bucket) in g.keyvalue.iter().enumerate() {
+                check(
+                    is_bucket_name(bucket),
+                    &format!("{key}.keyvalue[{i}]"),
+                    "a bucket name uses only a-z, 0-9, `-` and `_` (at most 64)",
+                );
+            }
             for (i, host) in g.http_allow.iter().enumerate() {
                 let parsed = crate::plugins::http_grant::HostPattern::parse(host);
                 check(
@@ -863,6 +956,55 @@ impl Config {
                 &parsed.err().map(|e| format!("{e:#}")).unwrap_or_default(),
             );
         }
+        let kv = &r.keyvalue;
+        if let Some(url) = &kv.url {
+            let why = KeyValue::url_problem(url);
+            check(
+                why.is_none(),
+                "plugin_runtime.keyvalue.url",
+                why.as_deref().unwrap_or_default(),
+            );
+        }
+        check(
+            kv.password_file.is_none() || kv.password_env.is_none(),
+            "plugin_runtime.keyvalue.password_env",
+            "give password_file or password_env, not both",
+        );
+        for (key, set) in [
+            ("plugin_runtime.keyvalue.username", kv.username.is_some()),
+            (
+                "plugin_runtime.keyvalue.password_file",
+                kv.password_file.is_some(),
+            ),
+            (
+                "plugin_runtime.keyvalue.password_env",
+                kv.password_env.is_some(),
+            ),
+            ("plugin_runtime.keyvalue.ca_file", kv.ca_file.is_some()),
+        ] {
+            check(
+                !set || kv.url.is_some(),
+                key,
+                "only used with a url (the in-memory store has none)",
+            );
+        }
+        if let Some(var) = &kv.password_env {
+            check(
+                !var.is_empty() && !var.contains('='),
+                "plugin_runtime.keyvalue.password_env",
+                "must name an environment variable",
+            );
+        }
+        check(
+            (1..=10_000).contains(&kv.timeout_ms),
+            "plugin_runtime.keyvalue.timeout_ms",
+            "must be between 1 and 10000",
+        );
+        check(
+            (1..=4096).contains(&kv.memory_limit_mib),
+            "plugin_runtime.keyvalue.memory_limit_mib",
+            "must be between 1 and 4096",
+        );
         for (pattern, strategy) in &self.routing.hosts {
             let key = format!("routing.hosts.\"{pattern}\"");
             check(
@@ -1067,6 +1209,13 @@ pub fn same_plugin_name(a: &str, b: &str) -> bool {
             .all(|(x, y)| x == y || (matches!(x, b'-' | b'_') && matches!(y, b'-' | b'_')))
 }
 
+/// Bucket names appear in Redis keys (`passage:kv:<bucket>:<key>`), logs and
+/// metrics: the same alphabet as plugin names, so a bucket cannot reach into
+/// another's keys.
+pub fn is_bucket_name(name: &str) -> bool {
+    is_plugin_name(name)
+}
+
 /// Plugin names come from file names and appear in logs and config keys.
 pub fn is_plugin_name(name: &str) -> bool {
     !name.is_empty()
@@ -1147,6 +1296,49 @@ mod tests {
         let other = c.plugin_runtime.limits_for("fixed-status");
         assert_eq!(other.call_timeout, Duration::from_millis(100));
         assert!(other.http_allow.is_empty());
+    }
+
+    #[test]
+    fn keyvalue_grants_and_store_settings_are_checked() {
+        let c = Config::parse(
+            "[plugin_runtime.grants.seats]\nkeyvalue = [\"seats\", \"lines\"]\n\
+             [plugin_runtime.keyvalue]\nurl = \"rediss://user@redis.example:6380/0\"\npassword_env = \"REDIS_PASSWORD\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.plugin_runtime.limits_for("seats").keyvalue,
+            ["seats", "lines"]
+        );
+        assert!(c.plugin_runtime.limits_for("other").keyvalue.is_empty());
+        assert_eq!(
+            c.plugin_runtime.keyvalue.timeout(),
+            Duration::from_millis(50)
+        );
+        let e = Config::parse(
+            "[plugin_runtime.grants.seats]\nkeyvalue = [\"Seats:x\"]\n\
+             [plugin_runtime.keyvalue]\nurl = \"redis://:hunter2@redis:6379\"\n\
+             password_file = \"/run/pw\"\npassword_env = \"PW\"\ntimeout_ms = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin_runtime.grants.seats.keyvalue[0]"), "{e}");
+        assert!(
+            e.contains("plugin_runtime.keyvalue.url: holds a password: give it in"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "the password is not repeated: {e}");
+        assert!(e.contains("not both"), "{e}");
+        assert!(e.contains("plugin_runtime.keyvalue.timeout_ms"), "{e}");
+        for bad in ["http://redis:6379", "redis://", "unix:///tmp/redis.sock"] {
+            let e = Config::parse(&format!("[plugin_runtime.keyvalue]\nurl = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("plugin_runtime.keyvalue.url"), "{bad}: {e}");
+        }
+        let e = Config::parse("[plugin_runtime.keyvalue]\npassword_env = \"PW\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only used with a url"), "{e}");
     }
 
     #[test]

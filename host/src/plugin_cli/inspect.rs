@@ -165,6 +165,8 @@ pub fn findings(subject: &Subject, config: &Config) -> anyhow::Result<Findings> 
     };
     let mut capability_lines = Vec::new();
     let mut new_hosts: Vec<String> = Vec::new();
+    let granted_buckets: &[String] = grant.map_or(&[], |g| g.keyvalue.as_slice());
+    let mut new_buckets: Vec<String> = Vec::new();
     let mut config_problems = Vec::new();
     if let Ok(Some(m)) = &manifest {
         for c in &m.capabilities {
@@ -193,10 +195,17 @@ pub fn findings(subject: &Subject, config: &Config) -> anyhow::Result<Findings> 
                         Err(why) => format!("http to {why} (reason: {})", c.reason),
                     }
                 }
-                Asked::KeyValueBucket(bucket) => format!(
-                    "keyvalue bucket `{bucket}`: this router cannot grant key-value buckets (reason: {})",
-                    c.reason
-                ),
+                Asked::KeyValueBucket(bucket) => {
+                    let granted = granted_buckets.contains(bucket) || new_buckets.contains(bucket);
+                    if !granted {
+                        new_buckets.push(bucket.clone());
+                    }
+                    format!(
+                        "keyvalue bucket `{bucket}`: {} (reason: {})",
+                        if granted { "granted" } else { "NOT GRANTED" },
+                        c.reason
+                    )
+                }
                 Asked::Unknown(kind) => format!(
                     "{kind}: a capability kind this router does not know, so it cannot be granted (reason: {})",
                     c.reason
@@ -213,6 +222,14 @@ pub fn findings(subject: &Subject, config: &Config) -> anyhow::Result<Findings> 
         all.extend(new_hosts);
         let list: Vec<String> = all.iter().map(|h| format!("{h:?}")).collect();
         grant_lines.push(format!("http_allow = [{}]", list.join(", ")));
+    }
+    if !new_buckets.is_empty() {
+        let list: Vec<String> = granted_buckets
+            .iter()
+            .chain(&new_buckets)
+            .map(|b| format!("{b:?}"))
+            .collect();
+        grant_lines.push(format!("keyvalue = [{}]", list.join(", ")));
     }
     Ok(Findings {
         sha256,

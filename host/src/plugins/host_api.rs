@@ -2,7 +2,7 @@
 //! nothing (no files, sockets, environment or arguments; stdout discarded; the tail of
 //! stderr kept so a panic message can be logged), and `wasi:http` outbound requests
 //! to exactly the hosts the operator granted it (none by default; `outbound_http`
-//! sends them).
+//! sends them), and the key-value buckets its grant names (`keyvalue`).
 
 use std::io;
 use std::pin::Pin;
@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::http_grant::HttpGrant;
+use super::keyvalue::{KeyValue, KvAccess, wit::KvView};
 use super::limiter::PluginLimiter;
 use super::outbound_http::OutboundHttp;
 
@@ -44,6 +45,7 @@ pub struct HostState {
     stderr: StderrTail,
     http: WasiHttpCtx,
     http_hooks: OutboundHttp,
+    keyvalue: KvAccess,
 }
 
 impl HostState {
@@ -60,6 +62,12 @@ impl HostState {
         // arguments and denies every socket address; only clocks and random remain,
         // which the Rust/Python/JS runtimes need to start.
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let keyvalue = KvAccess::new(
+            plugin.clone(),
+            &limits.keyvalue,
+            services.keyvalue(),
+            limits.call_timeout,
+        );
         HostState {
             plugin,
             log_budget,
@@ -74,6 +82,15 @@ impl HostState {
                 grant: HttpGrant::new(&limits.http_allow, limits.allow_private_networks),
                 max_wait: limits.call_timeout,
             },
+            keyvalue,
+        }
+    }
+
+    /// What the key-value functions work on: the grant, the store, the table.
+    pub(crate) fn keyvalue(&mut self) -> KvView<'_> {
+        KvView {
+            access: &mut self.keyvalue,
+            table: &mut self.table,
         }
     }
 
@@ -136,6 +153,7 @@ impl v0_1::log::Host for HostState {
 #[derive(Default)]
 pub struct HostServices {
     network: std::sync::OnceLock<Arc<dyn NetworkView>>,
+    keyvalue: std::sync::OnceLock<Arc<KeyValue>>,
 }
 
 /// The network as the routing service holds it (for `network.targets`).
@@ -148,6 +166,19 @@ impl HostServices {
     /// Connects `network.targets` to the routing service (once).
     pub fn set_network(&self, view: Arc<dyn NetworkView>) {
         let _ = self.network.set(view);
+    }
+
+    /// Puts the granted buckets in `store` (once, before plugins load); a
+    /// process that never does gets the embedded store with its default cap.
+    pub fn set_keyvalue(&self, store: Arc<KeyValue>) -> Result<(), Arc<KeyValue>> {
+        self.keyvalue.set(store)
+    }
+
+    /// The key-value store plugins reach.
+    pub fn keyvalue(&self) -> Arc<KeyValue> {
+        self.keyvalue
+            .get_or_init(|| KeyValue::memory(64 << 20))
+            .clone()
     }
 }
 

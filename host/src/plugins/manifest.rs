@@ -67,7 +67,7 @@ pub enum Asked {
     HttpHost(String),
     /// Outbound HTTP to the host of the URL in its config table's key `key`.
     HttpHostFromConfig(String),
-    /// A key-value bucket (not grantable by this router yet).
+    /// A key-value bucket (`wasi:keyvalue/store.open`).
     KeyValueBucket(String),
     /// A kind this router does not know.
     Unknown(String),

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod health;
 pub mod host_api;
 pub mod http_grant;
+pub mod keyvalue;
 pub mod limiter;
 pub mod manifest;
 pub mod outbound_http;

@@ -37,15 +37,25 @@ mod selection_world {
     });
 }
 
+/// The placement world also binds what it imports beyond `log`:
+/// `wasi:keyvalue` 0.2.0-draft and `keyvalue-ext`, implemented by
+/// `plugins::keyvalue` (async: a Redis round trip; trappable: a handle the
+/// instance does not own traps). Its `bucket` is the host's `BucketHandle`.
 mod placement_world {
     wasmtime::component::bindgen!({
         world: "placement-plugin",
         path: "../wit/0.3.0",
+        imports: { default: async | trappable },
         exports: { default: async },
         with: {
             "passage:plugin/types@0.3.0": crate::plugins::types,
             "passage:plugin/log@0.3.0": crate::plugins::contract::v0_1::log,
             "passage:plugin/context@0.3.0": super::admission_world::passage::plugin::context,
+            "passage:plugin/network@0.3.0": super::status_world::passage::plugin::network,
+            "wasi:keyvalue/store.bucket": crate::plugins::keyvalue::BucketHandle,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store.error" => crate::plugins::keyvalue::KvError,
         },
     });
 }
@@ -104,17 +114,24 @@ use admission_world::passage::plugin::context as wit_context;
 use placement_world::exports::passage::plugin::placement as wit_placement;
 use selection_world::exports::passage::plugin::selection as wit_selection;
 
-/// The `network` import, which status plugins of 0.3.0 call.
+/// The `network` import, which status and placement plugins of 0.3.0 call.
 pub use status_world::passage::plugin::network;
+
+/// `wasi:keyvalue` 0.2.0-draft and the contract's `keyvalue-ext`, as
+/// `plugins::keyvalue` implements them.
+pub(crate) use placement_world::passage::plugin::keyvalue_ext;
+pub(crate) use placement_world::wasi::keyvalue as wasi_keyvalue;
 
 crate::plugins::contract::status_conversions!(status_world::exports::passage::plugin::status);
 crate::plugins::contract::discovery_conversions!(
     discovery_world::exports::passage::plugin::discovery
 );
 
-/// Links 0.3.0's `network` import.
+/// Links 0.3.0's `network` import, `wasi:keyvalue` 0.2.0-draft and
+/// `keyvalue-ext`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     network::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::plugins::keyvalue::wit::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -307,6 +307,14 @@ impl<R: RoleKind> Pool<R> {
 
     /// Waits for a free instance, at most the call deadline (then: busy).
     async fn attempt(&self) -> Result<Attempt<'_, R>, PluginError> {
+        // The common case, an instance free now, without arming a timer.
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Ok(Attempt {
+                pool: self,
+                instance: None,
+                _permit: permit,
+            });
+        }
         match tokio::time::timeout(
             self.limits.call_timeout,
             self.permits.clone().acquire_owned(),

@@ -108,8 +108,8 @@ PLUGIN_WIT := wit/0.1.0/plugin.wit
 PLUGIN_WIT_V3 := wit/0.3.0/plugin.wit
 
 lang-plugins: py-plugins js-plugins
-py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm $(PLUGIN_OUT)/banlist_py.wasm
-js-plugins: $(PLUGIN_OUT)/weighted_js.wasm $(PLUGIN_OUT)/first_join_js.wasm
+py-plugins: $(PLUGIN_OUT)/rendezvous_py.wasm $(PLUGIN_OUT)/banlist_py.wasm $(PLUGIN_OUT)/seats_py.wasm
+js-plugins: $(PLUGIN_OUT)/weighted_js.wasm $(PLUGIN_OUT)/first_join_js.wasm $(PLUGIN_OUT)/seats_js.wasm
 e2e: lang-plugins
 
 # A stamp that is not created (install failed) leaves the rule to run again next time.
@@ -202,6 +202,32 @@ $(PLUGIN_OUT)/first_join_js.wasm: plugins/first-join-js/plugin.js plugins/first-
 			-n selection-plugin -d http -d fetch-event -o $@.tmp && \
 		target/debug/passage plugin manifest set $@.tmp \
 			--from plugins/first-join-js/manifest.json && \
+		mv $@.tmp $@; \
+	fi
+
+# Test fixtures: placement plugins on a key-value bucket, from Python and from
+# JavaScript (tests/tests/languages.rs), with the bindings docs/plugins/keyvalue.md
+# describes. No manifest: they are not shipped.
+$(PLUGIN_OUT)/seats_py.wasm: tests/plugins/seats-py/app.py $(PLUGIN_WIT_V3) $(PY_STAMP)
+	@if [ ! -f $(PY_STAMP) ]; then \
+		echo "seats-py skipped: $$(cat $(TOOLCHAINS)/python.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && rm -rf $(TOOLCHAINS)/src/seats-py && \
+		mkdir -p $(TOOLCHAINS)/src/seats-py && \
+		cp tests/plugins/seats-py/app.py $(TOOLCHAINS)/src/seats-py/ && \
+		echo "componentize-py: tests/plugins/seats-py -> $@" && \
+		VIRTUAL_ENV=$(CURDIR)/$(TOOLCHAINS)/python \
+		$(TOOLCHAINS)/python/bin/componentize-py -d wit/0.3.0 -w placement-plugin \
+			componentize -p $(TOOLCHAINS)/src/seats-py app -o $@.tmp && \
+		mv $@.tmp $@; \
+	fi
+
+$(PLUGIN_OUT)/seats_js.wasm: tests/plugins/seats-js/plugin.js $(PLUGIN_WIT_V3) $(JS_STAMP)
+	@if [ ! -f $(JS_STAMP) ]; then \
+		echo "seats-js skipped: $$(cat $(TOOLCHAINS)/js.unavailable)"; \
+	else mkdir -p $(PLUGIN_OUT) && \
+		echo "componentize-js: tests/plugins/seats-js -> $@" && \
+		node $(COMPONENTIZE_JS) tests/plugins/seats-js/plugin.js --wit wit/0.3.0 \
+			-n placement-plugin -d http -d fetch-event -o $@.tmp && \
 		mv $@.tmp $@; \
 	fi
 

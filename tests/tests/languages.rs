@@ -2,7 +2,8 @@
 //! (componentize-js), routing real players through the real router: the same
 //! contracts as the Rust plugins, checked from the outside. Contract 0.1.0:
 //! the strategies rendezvous-py and weighted-js; contract 0.3.0: the admission
-//! plugin banlist-py and the selection plugin first-join-js.
+//! plugin banlist-py and the selection plugin first-join-js; and the test
+//! fixtures seats-py and seats-js, placement plugins on a key-value bucket.
 //!
 //! `make e2e` builds them (`make lang-plugins`). When a toolchain cannot be
 //! installed, the Makefile writes the reason to `target/toolchains/<lang>.unavailable`
@@ -698,4 +699,70 @@ fn first_join_js_refuses_an_unknown_setting() {
         log.contains("Additional properties are not allowed ('hub' was unexpected)"),
         "{log}"
     );
+}
+
+/// A placement plugin on a granted key-value bucket, in Python or JavaScript
+/// (the fixtures tests/plugins/seats-py and seats-js, built with the bindings
+/// docs/plugins/keyvalue.md describes): `acquire` gives two players the two
+/// seats and tells the third there is none, a player holding a seat keeps it,
+/// `increment` counts the logins; without the grant, `open` is refused inside
+/// the plugin, whose `configure` then stops the router.
+async fn seats_on_a_bucket(plugin: &str, no_seat: &str, denied: &str) {
+    let tables = format!(
+        "[plugins.{plugin}]\ncapacity = 2\ntarget = {{ id = \"a\", host = \"10.0.0.9\", port = 25565 }}\n"
+    );
+    let router = start_with(
+        &[plugin],
+        COMMON,
+        &format!("[plugin_runtime.grants.{plugin}]\nkeyvalue = [\"seats\"]\n"),
+        &tables,
+    );
+    let full = format!("{plugin}: every seat is taken.");
+    assert_eq!(
+        join(&router, "Alice", "en_us").await,
+        Ok("10.0.0.9".to_owned())
+    );
+    assert_eq!(
+        join(&router, "Bob", "en_us").await,
+        Ok("10.0.0.9".to_owned())
+    );
+    assert_eq!(join(&router, "Carol", "en_us").await, Err(full.clone()));
+    router.wait_for_log(&[&format!("{plugin}: login 3, Carol holds: {no_seat}")]);
+    assert_eq!(
+        join(&router, "Alice", "en_us").await,
+        Ok("10.0.0.9".to_owned())
+    );
+    router.wait_for_log(&[&format!("{plugin}: login 4, Alice holds: 2")]);
+    assert_eq!(join(&router, "Dave", "en_us").await, Err(full));
+    print_call_cost(&router, plugin).await;
+
+    let log = refused_start_with(&["fixed-discovery", plugin], &tables);
+    assert!(log.contains(denied), "{log}");
+    assert!(
+        log.contains(&format!(
+            "bucket \"seats\" is not in plugin_runtime.grants.{plugin}.keyvalue"
+        )),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn seats_py_counts_seats_in_a_granted_bucket() {
+    if let Some(why) = unavailable("python") {
+        return skip(&why);
+    }
+    seats_on_a_bucket(
+        "seats-py",
+        "None",
+        "bucket seats: access denied (not granted)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn seats_js_counts_seats_in_a_granted_bucket() {
+    if let Some(why) = unavailable("js") {
+        return skip(&why);
+    }
+    seats_on_a_bucket("seats-js", "none", "bucket seats: access-denied").await;
 }

@@ -90,7 +90,7 @@ impl crate::plugins::host_api::NetworkView for LiveNetwork {
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trigger {
-    /// A `.wasm` in the plugins directory changed.
+    /// A `.wasm` (or its `.wasm.minisig`) in the plugins directory changed.
     Files,
     /// The configuration file changed, or SIGHUP.
     Config,
@@ -321,7 +321,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     .collect()
 }
 
-/// Watches the plugins directory for `.wasm` changes and the configuration
+/// Watches the plugins directory for `.wasm` and `.wasm.minisig` changes and the configuration
 /// file's directory for changes to that file (editors and Kubernetes ConfigMaps
 /// replace files by renaming, so the directory is what to watch).
 fn watch(
@@ -349,8 +349,11 @@ fn watch(
                 let name = path.file_name();
                 let parent = path.parent();
                 let trigger = if parent.is_some_and(|p| same_dir(p, &plugins_dir))
-                    && path.extension().is_some_and(|e| e == "wasm")
-                {
+                    && name.is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        // A signature alone changes what may load (`<name>.wasm.minisig`).
+                        n.ends_with(".wasm") || n.ends_with(".wasm.minisig")
+                    }) {
                     Some(Trigger::Files)
                 } else if parent
                     .is_some_and(|p| config_dir.as_deref().is_some_and(|c| same_dir(p, c)))

@@ -652,6 +652,60 @@ fn signatures_made_by_the_minisign_tool_are_checked_under_each_policy() {
     );
 }
 
+/// Under `require`, a plugin copied in without its signature is refused; the
+/// signature copied in after it (a `.minisig` alone changes) loads it, without
+/// a SIGHUP; a signature that does not match its file unloads nothing that
+/// serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_copied_in_after_its_plugin_loads_it_on_hot_reload() {
+    if let Err(why) = tool("minisign") {
+        return skip(&why);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let key = tool_keypair(d, "tool");
+    for (crate_name, name) in [
+        ("fixed-discovery", "fixed-discovery"),
+        ("round-robin", "pick"),
+        ("player-fill", "later"),
+    ] {
+        copy_plugin(crate_name, d, name);
+        let (code, out, err) =
+            minisign(&["-S", "-s", "tool.key", "-m", &format!("{name}.wasm")], d);
+        assert_eq!(code, Some(0), "minisign -S: {out}{err}");
+    }
+    let config = format!(
+        "[plugin_runtime]\nsignatures = \"require\"\ntrusted_keys = [\"{key}\"]\n\
+         [routing]\nstrategy = \"pick\"\n{TARGETS}"
+    );
+    let router = Passage::start(PassageSpec {
+        config: &config,
+        plugins: vec![
+            ("fixed-discovery", d.join("fixed-discovery.wasm")),
+            ("pick", d.join("pick.wasm")),
+        ],
+        files: vec![
+            (
+                "fixed-discovery.wasm.minisig",
+                d.join("fixed-discovery.wasm.minisig"),
+            ),
+            ("pick.wasm.minisig", d.join("pick.wasm.minisig")),
+        ],
+        ..Default::default()
+    });
+    let plugins = router.plugins_dir();
+    std::fs::copy(d.join("later.wasm"), plugins.join("later.wasm")).expect("copy");
+    let line = router.wait_for_log(&["new plugin file refused", "later"]);
+    assert!(line.contains("and it is unsigned"), "{line}");
+    std::fs::copy(
+        d.join("later.wasm.minisig"),
+        plugins.join("later.wasm.minisig"),
+    )
+    .expect("copy");
+    router.wait_for_log(&["plugins reloaded", "added=later"]);
+    assert_eq!(route(&router, "Steve").await.map(|_| ()), Ok(()));
+}
+
 #[test]
 fn signatures_made_by_passage_verify_with_the_minisign_tool() {
     if let Err(why) = tool("minisign") {

@@ -369,6 +369,8 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
             "MEMORY",
             "INSTANCES",
             "HTTP",
+            "VERSION",
+            "SIGNATURE",
             "CALLS",
             "HEALTH",
         ]
@@ -381,6 +383,29 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
             .flatten()
             .filter_map(|h| h.as_str())
             .collect();
+        let adoption = &p["adoption"];
+        let version = adoption["manifest"]["version"]
+            .as_str()
+            .unwrap_or("-")
+            .to_owned();
+        let signature = match adoption["signature"]["state"].as_str() {
+            Some("verified") => format!(
+                "verified:{}",
+                adoption["signature"]["key_id"].as_str().unwrap_or("?")
+            ),
+            Some("untrusted_key") => format!(
+                "untrusted:{}",
+                adoption["signature"]["key_id"].as_str().unwrap_or("?")
+            ),
+            Some("not_checked") => "off".to_owned(),
+            Some(other) => other.to_owned(),
+            None => "?".to_owned(),
+        };
+        let signature = if adoption["pinned"] == true {
+            format!("{signature},pinned")
+        } else {
+            signature
+        };
         for role in p["roles"].as_array().into_iter().flatten() {
             let h = &role["health"];
             let health = match h["state"].as_str() {
@@ -410,6 +435,8 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
                 } else {
                     http.join(",")
                 },
+                version.clone(),
+                signature.clone(),
                 format!(
                     "{}/{} failed/{} busy",
                     role["calls"], role["failures"], role["busy"]
@@ -418,7 +445,7 @@ pub fn render_plugins(json: &serde_json::Value) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..9)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     let mut out = format!("plugin set generation {}\n", json["generation"]);

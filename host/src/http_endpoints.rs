@@ -67,6 +67,7 @@ fn plugins_json(live: &Live) -> serde_json::Value {
                     "keyvalue": f.limits.keyvalue,
                 },
                 "roles": roles,
+                "adoption": f.adopted.to_json(),
             })
         })
         .collect();

@@ -48,12 +48,19 @@ async fn plugins_lists_roles_contract_limits_grants_and_health() {
         ]
     );
     assert!(out.contains("healthy"), "{out}");
+    // Its manifest's version, and its signature under the default policy (warn).
+    assert_eq!(line("fixed-discovery")[7..9], ["0.1.0", "unsigned"]);
 
     let (code, json, _) = run_with_env(&["plugins", "--admin", &admin, "--json"], dir.path(), &[]);
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["generation"], 0);
     assert_eq!(v["plugins"][0]["sha256"].as_str().map(str::len), Some(64));
+    let adoption = &v["plugins"][0]["adoption"];
+    assert_eq!(adoption["manifest"]["name"], "fixed-discovery", "{json}");
+    assert_eq!(adoption["manifest"]["version"], "0.1.0", "{json}");
+    assert_eq!(adoption["signature"]["state"], "unsigned", "{json}");
+    assert_eq!(adoption["pinned"], false, "{json}");
 }
 
 #[test]

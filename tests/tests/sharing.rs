@@ -676,7 +676,9 @@ async fn a_signature_copied_in_after_its_plugin_loads_it_on_hot_reload() {
     }
     let config = format!(
         "[plugin_runtime]\nsignatures = \"require\"\ntrusted_keys = [\"{key}\"]\n\
-         [routing]\nstrategy = \"pick\"\n{TARGETS}"
+         [plugin_runtime.grants.pick]\nsha256 = \"{}\"\n\
+         [routing]\nstrategy = \"pick\"\n{TARGETS}",
+        sha256_of(&d.join("pick.wasm"))
     );
     let router = Passage::start(PassageSpec {
         config: &config,
@@ -704,6 +706,36 @@ async fn a_signature_copied_in_after_its_plugin_loads_it_on_hot_reload() {
     .expect("copy");
     router.wait_for_log(&["plugins reloaded", "added=later"]);
     assert_eq!(route(&router, "Steve").await.map(|_| ()), Ok(()));
+    // `passage plugins` shows what was checked: signatures, the pin.
+    let admin = router.metrics_addr().to_string();
+    let (code, json, err) = run_with_env(&["plugins", "--admin", &admin, "--json"], d, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let adoption = |name: &str| {
+        v["plugins"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["adoption"].clone())
+            .unwrap_or_else(|| panic!("{name} not listed: {json}"))
+    };
+    for name in ["fixed-discovery", "pick", "later"] {
+        let a = adoption(name);
+        assert_eq!(a["signature"]["state"], "verified", "{name}: {a}");
+        assert_eq!(
+            a["signature"]["key_id"].as_str().map(str::len),
+            Some(16),
+            "{a}"
+        );
+        assert_eq!(a["pinned"], name == "pick", "{name}: {a}");
+    }
+    let (code, out, err) = run_with_env(&["plugins", "--admin", &admin], d, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let pick = out
+        .lines()
+        .find(|l| l.starts_with("pick "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(pick.contains(",pinned"), "{out}");
+    assert!(pick.contains("verified:"), "{out}");
 }
 
 #[test]

@@ -27,13 +27,48 @@ use super::signature::{self, TrustedKey, Verdict};
 use crate::config::{Config, SignaturePolicy};
 
 /// What the checks found in a file they let through.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adopted {
     pub manifest: Option<Manifest>,
     /// `None` when `plugin_runtime.signatures = "off"`.
     pub signature: Option<Verdict>,
     /// The pin it matched, if the grant has one.
     pub pinned: Option<String>,
+}
+
+impl Adopted {
+    /// For `/plugins`: the manifest's identity, the signature's state and the pin.
+    pub fn to_json(&self) -> serde_json::Value {
+        let manifest = self.manifest.as_ref().map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "version": m.version,
+                "authors": m.authors,
+                "description": m.description,
+                "license": m.license,
+                "homepage": m.homepage,
+            })
+        });
+        let signature = match &self.signature {
+            None => serde_json::json!({ "state": "not_checked" }),
+            Some(Verdict::Unsigned) => serde_json::json!({ "state": "unsigned" }),
+            Some(Verdict::Verified { key_id, .. }) => {
+                serde_json::json!({ "state": "verified", "key_id": key_id })
+            }
+            Some(Verdict::UnknownKey { key_id }) => {
+                serde_json::json!({ "state": "untrusted_key", "key_id": key_id })
+            }
+            // Refused before loading: not in a loaded set.
+            Some(Verdict::Invalid { reason }) => {
+                serde_json::json!({ "state": "invalid", "reason": reason })
+            }
+        };
+        serde_json::json!({
+            "manifest": manifest,
+            "signature": signature,
+            "pinned": self.pinned.is_some(),
+        })
+    }
 }
 
 /// The trusted keys of a configuration (validated by `Config`, so a key that

@@ -24,6 +24,8 @@ pub struct PluginFile {
     pub size: u64,
     pub limits: Limits,
     pub loaded_at: std::time::SystemTime,
+    /// What its pin, signature and manifest checks found.
+    pub adopted: super::adoption::Adopted,
     component: Component,
     config_json: String,
     pools: FilePools,
@@ -279,7 +281,7 @@ async fn load_file(
     let digest: [u8; 32] = Sha256::digest(&wasm).into();
     let sha256 = hex(&digest);
     // [sharing, issue 18] pin, signature and manifest schema, before anything is compiled.
-    super::adoption::check(config, name, path, &wasm, &sha256)?;
+    let adopted = super::adoption::check(config, name, path, &wasm, &sha256)?;
     let size = wasm.len() as u64;
     let limits = config.plugin_runtime.limits_for(name);
     let config_json = config.plugin_config_json(name);
@@ -287,6 +289,8 @@ async fn load_file(
     if let Some(p) = same_code
         && p.limits == limits
         && p.config_json == config_json
+        // A signature that came or changed is shown (`/plugins`) as it is now.
+        && p.adopted == adopted
     {
         return Ok((p.clone(), Change::Same));
     }
@@ -365,6 +369,7 @@ async fn load_file(
             size,
             limits,
             loaded_at: std::time::SystemTime::now(),
+            adopted,
             component,
             config_json,
             pools,

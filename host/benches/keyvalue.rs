@@ -8,68 +8,18 @@
 //!
 //! Run with `make bench` (it builds the plugins and installs redis-server).
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{player, pool};
 use criterion::{Criterion, criterion_group, criterion_main};
-use passage::plugins::contract::roles_of;
 use passage::plugins::keyvalue::KeyValue;
-use passage::plugins::pool::{Limits, PluginSettings, RoleKind};
 use passage::plugins::roles::Router;
 use passage::plugins::types::{Placement, Player, PlayerContext};
 use passage::plugins::{Pool, Runtime};
-
-fn wasm(name: &str) -> PathBuf {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/plugin")
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(
-        file.is_file(),
-        "{} missing: run `make bench`",
-        file.display()
-    );
-    file
-}
-
-fn pool<R: RoleKind>(rt: &Arc<Runtime>, name: &str, config: serde_json::Value) -> Pool<R> {
-    let (component, _) = rt.load_component(&wasm(name)).expect("plugin loads");
-    let api = roles_of(&component, rt.engine())
-        .into_iter()
-        .find(|api| api.role == R::ROLE)
-        .expect("the plugin serves the role");
-    let settings = PluginSettings {
-        name: name.into(),
-        config_json: config.to_string(),
-        limits: Limits {
-            call_timeout: Duration::from_secs(5),
-            memory_limit: 256 << 20,
-            max_instances: 1,
-            http_allow: Vec::new(),
-            allow_private_networks: false,
-            keyvalue: vec!["seats".to_owned()],
-            failure_threshold: 3,
-            max_backoff: Duration::from_secs(60),
-        },
-        log_budget: Default::default(),
-        services: rt.services(),
-    };
-    Pool::new(rt, &settings, api, &component).expect("plugin links")
-}
-
-fn player() -> Player {
-    Player {
-        name: "Steve".into(),
-        uuid: "8667ba71-b85a-4004-af54-457a9734eed7".into(),
-        client_ip: "203.0.113.7".into(),
-        protocol: 767,
-        server_address: "play.example.com".into(),
-        server_port: 25565,
-        locale: Some("en_us".into()),
-        last_target: None,
-    }
-}
 
 fn seats_config() -> serde_json::Value {
     serde_json::json!({
@@ -147,6 +97,7 @@ fn bench(c: &mut Criterion) {
         &rt,
         "queue",
         serde_json::json!({"target": {"id": "e", "host": "10.0.0.1", "port": 25565}, "seats": 50}),
+        &["seats"],
     );
     group.bench_function("queue place+release (plugin memory)", |b| {
         b.to_async(&tokio)
@@ -155,7 +106,7 @@ fn bench(c: &mut Criterion) {
 
     let rt = Arc::new(Runtime::new(Some(cache.path().to_path_buf())).unwrap());
     let _ = rt.services().set_keyvalue(KeyValue::memory(64 << 20));
-    let seats = pool::<Router>(&rt, "seats", seats_config());
+    let seats = pool::<Router>(&rt, "seats", seats_config(), &["seats"]);
     group.bench_function("seats place+release (embedded store)", |b| {
         b.to_async(&tokio)
             .iter(|| async { round(&seats, &player, &context).await })
@@ -171,7 +122,7 @@ fn bench(c: &mut Criterion) {
             };
             let store = KeyValue::from_config(&config).unwrap();
             let _ = rt.services().set_keyvalue(store);
-            let seats = pool::<Router>(&rt, "seats", seats_config());
+            let seats = pool::<Router>(&rt, "seats", seats_config(), &["seats"]);
             group.bench_function("seats place+release (redis on loopback)", |b| {
                 b.to_async(&tokio)
                     .iter(|| async { round(&seats, &player, &context).await })

@@ -7,54 +7,16 @@
 //!
 //! Run with `make bench` (it builds the plugins first).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{player, pool};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use passage::plugins::contract::roles_of;
-use passage::plugins::pool::{Limits, PluginSettings, RoleKind};
 use passage::plugins::roles::{Admission, Discovery, Status, Strategy};
-use passage::plugins::types::{Discovered, Player, PlayerContext, StatusRequest};
-use passage::plugins::{Pool, Runtime, TargetSet};
-
-fn wasm(name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let file = root
-        .join("target/wasm32-wasip2/plugin")
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(
-        file.is_file(),
-        "{} missing: run `make bench`",
-        file.display()
-    );
-    file
-}
-
-fn pool<R: RoleKind>(rt: &Arc<Runtime>, name: &str, config: serde_json::Value) -> Pool<R> {
-    let (component, _) = rt.load_component(&wasm(name)).expect("plugin loads");
-    let api = roles_of(&component, rt.engine())
-        .into_iter()
-        .find(|api| api.role == R::ROLE)
-        .expect("the plugin serves the role");
-    let settings = PluginSettings {
-        name: name.into(),
-        config_json: config.to_string(),
-        limits: Limits {
-            call_timeout: Duration::from_secs(5),
-            memory_limit: 256 << 20,
-            max_instances: 1,
-            http_allow: Vec::new(),
-            allow_private_networks: false,
-            keyvalue: Vec::new(),
-            failure_threshold: 3,
-            max_backoff: Duration::from_secs(60),
-        },
-        log_budget: Default::default(),
-        services: rt.services(),
-    };
-    Pool::new(rt, &settings, api, &component).expect("plugin links")
-}
+use passage::plugins::types::{Discovered, PlayerContext, StatusRequest};
+use passage::plugins::{Runtime, TargetSet};
 
 fn targets_config(n: usize) -> serde_json::Value {
     let targets: Vec<_> = (0..n)
@@ -70,19 +32,6 @@ fn targets_config(n: usize) -> serde_json::Value {
     serde_json::json!({ "targets": targets })
 }
 
-fn player() -> Player {
-    Player {
-        name: "Steve".into(),
-        uuid: "8667ba71-b85a-4004-af54-457a9734eed7".into(),
-        client_ip: "203.0.113.7".into(),
-        protocol: 767,
-        server_address: "play.example.com".into(),
-        server_port: 25565,
-        locale: Some("en_us".into()),
-        last_target: None,
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,7 +40,7 @@ fn bench(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
     let rt = Arc::new(Runtime::new(Some(cache.path().to_path_buf())).unwrap());
 
-    let status = pool::<Status>(&rt, "fixed-status", serde_json::json!({"motd": "hi"}));
+    let status = pool::<Status>(&rt, "fixed-status", serde_json::json!({"motd": "hi"}), &[]);
     let request = StatusRequest {
         client_ip: "203.0.113.7".into(),
         protocol: 767,
@@ -107,8 +56,8 @@ fn bench(c: &mut Criterion) {
     let context = PlayerContext::default();
     let mut group = c.benchmark_group("login-round");
     for n in [10usize, 100, 1000] {
-        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n));
-        let strategy = pool::<Strategy>(&rt, "player-fill", serde_json::json!({}));
+        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n), &[]);
+        let strategy = pool::<Strategy>(&rt, "player-fill", serde_json::json!({}), &[]);
         let Discovered::Targets { revision, targets } =
             tokio.block_on(discovery.discover(&player, None)).unwrap()
         else {
@@ -155,6 +104,7 @@ fn bench(c: &mut Criterion) {
         &rt,
         "allowlist",
         serde_json::json!({"players": ["Alex", "Steve", "8667ba71-b85a-4004-af54-457a9734eed7"]}),
+        &[],
     );
     let mut extra = serde_json::Map::new();
     extra.insert("visits".into(), 41.into());
@@ -165,8 +115,8 @@ fn bench(c: &mut Criterion) {
     let returning = PlayerContext { extra };
     let mut group = c.benchmark_group("login-round-0.3");
     for n in [10usize, 1000] {
-        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n));
-        let selection = pool::<Strategy>(&rt, "v3-roles", serde_json::json!({}));
+        let discovery = pool::<Discovery>(&rt, "fixed-discovery", targets_config(n), &[]);
+        let selection = pool::<Strategy>(&rt, "v3-roles", serde_json::json!({}), &[]);
         let Discovered::Targets { revision, targets } =
             tokio.block_on(discovery.discover(&player, None)).unwrap()
         else {

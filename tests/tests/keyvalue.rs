@@ -257,61 +257,47 @@ async fn the_embedded_store_counts_the_same_within_one_process() {
 /// and follows the discovered list.
 #[tokio::test]
 async fn seats_counts_the_seats_of_the_targets_discovery_finds() {
-    let discovery = |c_seats: &str| {
-        format!(
-            "[plugins.fixed-discovery]\ntargets = [\n  \
+    // a and b say how many seats they have; c does not.
+    let router = |seats: &str| {
+        let config = format!(
+            "{}[plugins.fixed-discovery]\ntargets = [\n  \
              {{ id = \"a\", host = \"10.0.0.1\", port = 25565, metadata = {{ seats = 3 }} }},\n  \
              {{ id = \"b\", host = \"10.0.0.2\", port = 25565, metadata = {{ seats = 2 }} }},\n  \
-             {{ id = \"c\", host = \"10.0.0.3\", port = 25565{c_seats} }},\n]\n"
-        )
+             {{ id = \"c\", host = \"10.0.0.3\", port = 25565 }},\n]\n",
+            seats_config(
+                "",
+                &format!("when_full = \"reject\"\nseat_secs = 600\n{seats}")
+            )
+        );
+        Passage::start(PassageSpec {
+            config: &config,
+            plugins: vec![
+                ("seats", plugin_wasm("seats")),
+                ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ],
+            ..Default::default()
+        })
     };
-    let config = format!(
-        "{}{}",
-        seats_config("", "when_full = \"reject\"\nseat_secs = 600"),
-        discovery("")
-    );
-    let router = Passage::start(PassageSpec {
-        config: &config,
-        plugins: vec![
-            ("seats", plugin_wasm("seats")),
-            ("fixed-discovery", plugin_wasm("fixed-discovery")),
-        ],
-        ..Default::default()
-    });
-    let ended = logins(&[router.addr], 12, 4).await;
-    let (hosts, refused) = tally(&ended);
-    // c says nothing about its seats and there is no default: it gets no one.
+    let host = |h: &str, n: usize| (h.to_owned(), n);
+
+    // No default: c gets no one.
+    let without_default = router("");
+    let (hosts, refused) = tally(&logins(&[without_default.addr], 12, 4).await);
     assert_eq!(
         hosts,
-        BTreeMap::from([("10.0.0.1".to_owned(), 3), ("10.0.0.2".to_owned(), 2)])
+        BTreeMap::from([host("10.0.0.1", 3), host("10.0.0.2", 2)])
     );
     assert_eq!(refused, BTreeMap::from([(FULL_EN.to_owned(), 7)]));
 
     // With a default capacity, c has seats too.
-    let config = format!(
-        "{}{}",
-        seats_config(
-            "",
-            "when_full = \"reject\"\nseat_secs = 600\ndefault_capacity = 4"
-        ),
-        discovery("")
-    );
-    let router = Passage::start(PassageSpec {
-        config: &config,
-        plugins: vec![
-            ("seats", plugin_wasm("seats")),
-            ("fixed-discovery", plugin_wasm("fixed-discovery")),
-        ],
-        ..Default::default()
-    });
-    let ended = logins(&[router.addr], 12, 4).await;
-    let (hosts, refused) = tally(&ended);
+    let with_default = router("default_capacity = 4");
+    let (hosts, refused) = tally(&logins(&[with_default.addr], 12, 4).await);
     assert_eq!(
         hosts,
         BTreeMap::from([
-            ("10.0.0.1".to_owned(), 3),
-            ("10.0.0.2".to_owned(), 2),
-            ("10.0.0.3".to_owned(), 4)
+            host("10.0.0.1", 3),
+            host("10.0.0.2", 2),
+            host("10.0.0.3", 4)
         ])
     );
     assert_eq!(refused, BTreeMap::from([(FULL_EN.to_owned(), 3)]));

@@ -361,6 +361,44 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
     ping(router.addr, 767, "play.example.com").await.unwrap();
 }
 
+/// Owned by the router's user but writable by group or others (a `chmod 777`,
+/// a too-wide umask): the directory is not used and such an entry is not
+/// loaded; the plugin is compiled instead.
+#[tokio::test]
+async fn a_cache_writable_by_others_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    fn spec(cache: &std::path::Path) -> PassageSpec<'_> {
+        PassageSpec {
+            config: FIXED_STATUS_CONFIG,
+            plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+            cache_dir: Some(cache),
+            ..Default::default()
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    drop(Passage::start(spec(cache.path())));
+    let dir = cache.path().join("passage");
+    chmod(&dir, 0o777);
+    let router = Passage::start(spec(cache.path()));
+    let line = router.wait_for_log(&["compiled-code cache off"]);
+    assert!(line.contains("writable by group or others"), "{line}");
+    router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    drop(router);
+
+    chmod(&dir, 0o700);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        chmod(&entry.unwrap().path(), 0o666);
+    }
+    let router = Passage::start(spec(cache.path()));
+    let line = router.wait_for_log(&["ignoring compiled-code cache entry"]);
+    assert!(line.contains("writable by group or others"), "{line}");
+    router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
+    ping(router.addr, 767, "play.example.com").await.unwrap();
+}
+
 /// With no cache location at all (no HOME, no XDG_CACHE_HOME, no cache_dir), the
 /// router runs without a cache rather than in the world-writable temporary
 /// directory.

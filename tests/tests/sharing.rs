@@ -1326,6 +1326,42 @@ fn simulate_prints_what_a_strategy_chose_how_often_and_how_fast() {
     assert!(out.contains("  (none)         3   60.0%"), "{out}");
     assert!(out.contains("reserved:  2"), "{out}");
 
+    // A placement router on the targets discovery would give it (seats without
+    // `backends`): the file's targets through network.targets(), seats counted
+    // in a granted bucket of the embedded store.
+    let config = d.join("seats.toml");
+    std::fs::write(
+        &config,
+        "[plugin_runtime.grants.seats]\nkeyvalue = [\"seats\"]\n\
+         [plugins.seats]\nwhen_full = \"reject\"\ndefault_capacity = 5\n",
+    )
+    .expect("write");
+    let seats = copy_plugin("seats", d, "seats");
+    let out = ok(
+        d,
+        &[
+            "plugin",
+            "simulate",
+            s(&seats),
+            "--players",
+            "25",
+            "--targets-file",
+            s(&targets),
+            "--config",
+            s(&config),
+        ],
+    );
+    for line in [
+        "  a             5   20.0%",
+        "  b             5   20.0%",
+        "  c             5   20.0%",
+        "  (none)       10   40.0%",
+        "of which: 10 refused with a reason",
+        "reserved:  15",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+
     // Not a strategy: said so.
     let status = copy_plugin("fixed-status", d, "fixed-status");
     let out = fails(d, &["plugin", "simulate", s(&status)]);

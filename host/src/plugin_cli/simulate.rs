@@ -173,6 +173,17 @@ fn generated_player(i: usize, address: &str) -> Player {
     }
 }
 
+/// The simulation's targets, as `network.targets()` gives them.
+struct GivenTargets(Vec<Target>);
+
+impl crate::plugins::host_api::NetworkView for GivenTargets {
+    fn targets(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>> {
+        Box::pin(std::future::ready(self.0.clone()))
+    }
+}
+
 /// `count` targets with the metadata the shipped strategies read: `players`
 /// (random), `max_players` (100), `group` (lobby/survival/creative in turn) and
 /// `weight` (1-4).
@@ -240,6 +251,11 @@ pub async fn simulate(
     let runtime = Arc::new(crate::plugins::Runtime::new(
         config.plugin_runtime.cache_dir(),
     )?);
+    // What `network.targets()` answers here, as discovery would in a router:
+    // a placement router that places players on discovered targets sees them.
+    runtime
+        .services()
+        .set_network(Arc::new(GivenTargets(targets.clone())));
     let loaded = crate::plugins::registry::load_one(runtime, config, &name, file).await?;
     // A router answers for the logins it serves; otherwise the strategy.
     let chooser = match (loaded.router_pool(), loaded.strategy_pool()) {
@@ -333,7 +349,8 @@ pub async fn simulate(
     if role == Role::Router {
         let _ = writeln!(
             out,
-            "targets:   the router's own (routers discover their targets)"
+            "targets:   the router's own, or these {} ({targets_from}) if it asks network.targets()",
+            set.targets.len()
         );
     } else {
         let _ = writeln!(out, "targets:   {} ({targets_from})", set.targets.len());

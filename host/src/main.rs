@@ -683,9 +683,8 @@ async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             Some(live.clone()),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let listener =
+        server::listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
     let local = listener.local_addr()?;
     let messages = passage::l10n::Messages::new(&config.messages)?;
     let cookie_secret = match &config.auth_secret_file {

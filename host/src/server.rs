@@ -97,6 +97,23 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// At most one warning per this long for each cap.
 const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
+/// The players' listener. Every accepted socket inherits from it (on Linux)
+/// the options each connection needs: `TCP_NODELAY` (answers leave at once)
+/// and a bounded send buffer ([`connection::SEND_BUFFER`]), so setting them
+/// costs no system call per connection. Address reuse and the backlog are as
+/// `TcpListener::bind` sets them.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.set_send_buffer_size(connection::SEND_BUFFER as u32)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Accepts until `stop` completes, then drains: waits for the connections in
 /// flight to finish, at most `shutdown.drain_timeout_ms`. Accept errors (e.g. out
 /// of file descriptors) are logged and retried after a pause rather than ending
@@ -170,5 +187,27 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future
             remaining = slots.in_use(),
             "drain deadline reached; closing the remaining connections"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each connection relies on without setting it itself: an accepted
+    /// socket has TCP_NODELAY and the listener's bounded send buffer (the
+    /// kernel reports twice the size asked for), not the default's megabytes.
+    #[tokio::test]
+    #[cfg(target_os = "linux")]
+    async fn accepted_sockets_inherit_nodelay_and_the_bounded_send_buffer() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap());
+        let sent = socket2::SockRef::from(&accepted)
+            .send_buffer_size()
+            .unwrap();
+        assert_eq!(sent, 2 * connection::SEND_BUFFER);
     }
 }

@@ -34,7 +34,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Send buffer of every client socket (the kernel doubles it for bookkeeping).
 /// Everything Passage sends fits several times over but a full status answer
 /// (up to ~96 KiB), which simply waits for the client to read.
-const SEND_BUFFER: usize = 64 * 1024;
+pub(crate) const SEND_BUFFER: usize = 64 * 1024;
 
 /// Why a connection ended early; logged once when it closes.
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +96,16 @@ pub async fn handle(
         };
         let metrics = metrics();
         metrics.connection_opened();
-        let _ = stream.set_nodelay(true);
         // A bounded send buffer: a client that stops reading pins at most this
         // much kernel memory (not the megabytes autotuning grants a socket), and
-        // the state's deadline then ends the write, and the connection.
-        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
+        // the state's deadline then ends the write, and the connection. On
+        // Linux the socket inherits it and TCP_NODELAY from the listener
+        // (`server::listen`); elsewhere they are set here.
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = stream.set_nodelay(true);
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
+        }
         let mut conn = Connection::new(stream, peer, shared, slot, tracing::Span::current());
         let result = tokio::select! {
             result = conn.run() => result,

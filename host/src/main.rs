@@ -146,6 +146,10 @@ enum PluginCommand {
         name: String,
         #[arg(long, value_enum, default_value = "rust")]
         lang: passage::plugin_cli::scaffold::Lang,
+        /// What it does: pick targets (`strategy`, contract 0.1.0) or let
+        /// players in (`admission`, contract 0.3.0).
+        #[arg(long, value_enum, default_value = "strategy")]
+        role: passage::plugin_cli::scaffold::Role,
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -480,9 +484,10 @@ fn plugin_command(command: PluginCommand) -> ExitCode {
         PluginCommand::New {
             name,
             lang,
+            role,
             dir,
             sdk,
-        } => cli::scaffold::new_plugin(&name, lang, dir.as_deref(), sdk.as_deref()).map(
+        } => cli::scaffold::new_plugin(&name, lang, role, dir.as_deref(), sdk.as_deref()).map(
             |(dir, files)| {
                 let mut out = format!("created {} ({lang:?}):\n", dir.display());
                 for f in files {

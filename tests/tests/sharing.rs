@@ -1190,11 +1190,79 @@ fn plugin_new_scaffolds_a_rust_plugin_that_builds_and_passes_check() {
     assert!(out.contains("exists and is not empty"), "{out}");
 }
 
+/// `--role admission`: a contract 0.3.0 plugin that builds, passes check, and
+/// keeps the players its table lists out of a real router with its message.
+#[tokio::test]
+async fn plugin_new_scaffolds_a_rust_admission_plugin_that_keeps_players_out() {
+    let tmp = workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let dir = tempfile::tempdir_in(&tmp).expect("temp dir");
+    let sdk = workspace_root().join("sdk");
+    let out = ok(
+        dir.path(),
+        &[
+            "plugin",
+            "new",
+            "my-gate",
+            "--lang",
+            "rust",
+            "--role",
+            "admission",
+            "--sdk",
+            s(&sdk),
+        ],
+    );
+    assert!(out.contains("created my-gate"), "{out}");
+    let built = dir.path().join("my-gate.wasm");
+    std::fs::copy(
+        build_rust_plugin(&dir.path().join("my-gate"), "my_gate"),
+        &built,
+    )
+    .expect("copy");
+    let out = ok(dir.path(), &["plugin", "inspect", s(&built)]);
+    assert!(out.contains("manifest:     my-gate 0.1.0"), "{out}");
+    assert!(out.contains("contract    0.3.0"), "{out}");
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[plugins.my-gate]\ndenny = [\"x\"]\n",
+    )
+    .expect("write");
+    let out = fails(
+        dir.path(),
+        &["plugin", "check", s(&built), "--config", "c.toml"],
+    );
+    assert!(out.contains("denny"), "{out}");
+
+    let router = Passage::start(PassageSpec {
+        config: &format!("[plugins.my-gate]\ndeny = [\"Griefer\"]\n{TARGETS}"),
+        plugins: vec![
+            ("fixed-discovery", plugin_wasm("fixed-discovery")),
+            ("player-fill", plugin_wasm("player-fill")),
+            ("my-gate", built),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(
+        route(&router, "Griefer").await,
+        Err("You may not join this network.".to_owned())
+    );
+    assert!(route(&router, "Steve").await.is_ok());
+}
+
 /// Scaffolds a Python or JavaScript plugin and, when the toolchain `make
 /// lang-plugins` installs is there, builds it with its build.sh and checks it.
-fn scaffold_and_build(lang: &str, marker: &str, env: Vec<(&str, String)>, tool_path: PathBuf) {
+fn scaffold_and_build(
+    lang: &str,
+    role: &str,
+    marker: &str,
+    env: Vec<(&str, String)>,
+    tool_path: PathBuf,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = ok(dir.path(), &["plugin", "new", "my-plugin", "--lang", lang]);
+    let out = ok(
+        dir.path(),
+        &["plugin", "new", "my-plugin", "--lang", lang, "--role", role],
+    );
     let plugin = dir.path().join("my-plugin");
     for f in ["manifest.json", "build.sh", "wit/plugin.wit", "README.md"] {
         assert!(plugin.join(f).is_file(), "{f} missing: {out}");
@@ -1226,31 +1294,44 @@ fn scaffold_and_build(lang: &str, marker: &str, env: Vec<(&str, String)>, tool_p
         &[("XDG_CACHE_HOME", cache)],
     );
     assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("roles:     {role}")), "{out}");
     let out = ok(dir.path(), &["plugin", "inspect", s(&file)]);
     assert!(out.contains("manifest:     my-plugin 0.1.0"), "{out}");
+    let contract = if role == "admission" {
+        "0.3.0"
+    } else {
+        "0.1.0"
+    };
+    assert!(out.contains(&format!("contract    {contract}")), "{out}");
 }
 
 #[test]
 fn plugin_new_scaffolds_a_python_plugin_that_builds() {
     let py = workspace_root().join("target/toolchains/python/bin/componentize-py");
-    scaffold_and_build(
-        "python",
-        "python",
-        vec![("COMPONENTIZE_PY", py.display().to_string())],
-        py,
-    );
+    for role in ["strategy", "admission"] {
+        scaffold_and_build(
+            "python",
+            role,
+            "python",
+            vec![("COMPONENTIZE_PY", py.display().to_string())],
+            py.clone(),
+        );
+    }
 }
 
 #[test]
 fn plugin_new_scaffolds_a_javascript_plugin_that_builds() {
     let cli = workspace_root()
         .join("target/toolchains/js/node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    scaffold_and_build(
-        "javascript",
-        "js",
-        vec![("COMPONENTIZE_JS", format!("node {}", cli.display()))],
-        cli,
-    );
+    for role in ["strategy", "admission"] {
+        scaffold_and_build(
+            "javascript",
+            role,
+            "js",
+            vec![("COMPONENTIZE_JS", format!("node {}", cli.display()))],
+            cli.clone(),
+        );
+    }
 }
 
 #[test]

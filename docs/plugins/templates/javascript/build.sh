@@ -10,6 +10,6 @@ COMPONENTIZE_JS=${COMPONENTIZE_JS:-componentize-js}
 PASSAGE=${PASSAGE:-passage}
 mkdir -p build
 # -d http -d fetch-event: it makes no HTTP requests, so it does not import wasi:http.
-$COMPONENTIZE_JS plugin.js --wit wit -n strategy-plugin -d http -d fetch-event -o build/{{name}}.wasm
+$COMPONENTIZE_JS plugin.js --wit wit -n {{world}} -d http -d fetch-event -o build/{{name}}.wasm
 $PASSAGE plugin manifest set build/{{name}}.wasm --from manifest.json --output {{name}}.wasm
 echo "built {{name}}.wasm"

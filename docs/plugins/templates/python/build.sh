@@ -9,6 +9,6 @@ COMPONENTIZE_PY=${COMPONENTIZE_PY:-componentize-py}
 PASSAGE=${PASSAGE:-passage}
 # componentize-py writes __pycache__ next to the modules: build from a copy.
 rm -rf build && mkdir build && cp app.py build/
-$COMPONENTIZE_PY -d wit -w strategy-plugin componentize -p build app -o build/{{name}}.wasm
+$COMPONENTIZE_PY -d wit -w {{world}} componentize -p build app -o build/{{name}}.wasm
 $PASSAGE plugin manifest set build/{{name}}.wasm --from manifest.json --output {{name}}.wasm
 echo "built {{name}}.wasm"

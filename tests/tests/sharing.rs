@@ -1125,8 +1125,9 @@ fn build_rust_plugin(dir: &Path, crate_name: &str) -> PathBuf {
     target.join(format!("wasm32-wasip2/release/{crate_name}.wasm"))
 }
 
-#[test]
-fn plugin_new_scaffolds_a_rust_plugin_that_builds_and_passes_check() {
+/// `passage plugin new NAME --lang rust --role ROLE` in a folder under
+/// target/tmp, built; the folder and `NAME.wasm` in it.
+fn scaffold_rust(name: &str, role: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = workspace_root().join("target/tmp");
     std::fs::create_dir_all(&tmp).expect("mkdir");
     let dir = tempfile::tempdir_in(&tmp).expect("temp dir");
@@ -1136,17 +1137,25 @@ fn plugin_new_scaffolds_a_rust_plugin_that_builds_and_passes_check() {
         &[
             "plugin",
             "new",
-            "my-strategy",
+            name,
             "--lang",
             "rust",
+            "--role",
+            role,
             "--sdk",
             s(&sdk),
         ],
     );
-    assert!(out.contains("created my-strategy"), "{out}");
-    let built = build_rust_plugin(&dir.path().join("my-strategy"), "my_strategy");
-    let file = dir.path().join("my-strategy.wasm");
+    assert!(out.contains(&format!("created {name}")), "{out}");
+    let built = build_rust_plugin(&dir.path().join(name), &name.replace('-', "_"));
+    let file = dir.path().join(format!("{name}.wasm"));
     std::fs::copy(&built, &file).expect("copy");
+    (dir, file)
+}
+
+#[test]
+fn plugin_new_scaffolds_a_rust_plugin_that_builds_and_passes_check() {
+    let (dir, file) = scaffold_rust("my-strategy", "strategy");
     let out = ok(dir.path(), &["plugin", "check", s(&file)]);
     assert!(out.contains("roles:     strategy"), "{out}");
     let out = ok(dir.path(), &["plugin", "inspect", s(&file)]);
@@ -1194,31 +1203,7 @@ fn plugin_new_scaffolds_a_rust_plugin_that_builds_and_passes_check() {
 /// keeps the players its table lists out of a real router with its message.
 #[tokio::test]
 async fn plugin_new_scaffolds_a_rust_admission_plugin_that_keeps_players_out() {
-    let tmp = workspace_root().join("target/tmp");
-    std::fs::create_dir_all(&tmp).expect("mkdir");
-    let dir = tempfile::tempdir_in(&tmp).expect("temp dir");
-    let sdk = workspace_root().join("sdk");
-    let out = ok(
-        dir.path(),
-        &[
-            "plugin",
-            "new",
-            "my-gate",
-            "--lang",
-            "rust",
-            "--role",
-            "admission",
-            "--sdk",
-            s(&sdk),
-        ],
-    );
-    assert!(out.contains("created my-gate"), "{out}");
-    let built = dir.path().join("my-gate.wasm");
-    std::fs::copy(
-        build_rust_plugin(&dir.path().join("my-gate"), "my_gate"),
-        &built,
-    )
-    .expect("copy");
+    let (dir, built) = scaffold_rust("my-gate", "admission");
     let out = ok(dir.path(), &["plugin", "inspect", s(&built)]);
     assert!(out.contains("manifest:     my-gate 0.1.0"), "{out}");
     assert!(out.contains("contract    0.3.0"), "{out}");

@@ -180,9 +180,10 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The status request and response records, which every version declares
-/// itself in its `status` interface: converted field by field.
-macro_rules! status_conversions {
+/// The status role, which every version declares alike in its `status`
+/// interface: its records converted field by field, and its two calls on the
+/// version's `StatusBindings`.
+macro_rules! status_role {
     ($status:path) => {
         use $status as wit_status;
 
@@ -220,12 +221,34 @@ macro_rules! status_conversions {
                 enforces_secure_chat: r.enforces_secure_chat,
             }
         }
+
+        pub async fn configure_status(
+            b: &StatusBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            config: &str,
+        ) -> wasmtime::Result<Result<(), String>> {
+            b.passage_plugin_status()
+                .call_configure(store, config)
+                .await
+        }
+
+        pub async fn status(
+            b: &StatusBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            request: &crate::plugins::types::StatusRequest,
+        ) -> wasmtime::Result<Option<crate::plugins::types::StatusReply>> {
+            let answer = b
+                .passage_plugin_status()
+                .call_status(store, &status_request(request))
+                .await?;
+            Ok(answer.map(status_reply))
+        }
     };
 }
 
-/// The discovery answer, which every version declares in its `discovery`
-/// interface.
-macro_rules! discovery_conversions {
+/// The discovery role, alike in every version's `discovery` interface: its
+/// answer converted, and its two calls on the version's `DiscoveryBindings`.
+macro_rules! discovery_role {
     ($discovery:path) => {
         use $discovery as wit_discovery;
 
@@ -242,10 +265,114 @@ macro_rules! discovery_conversions {
                 }
             }
         }
+
+        pub async fn configure_discovery(
+            b: &DiscoveryBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            config: &str,
+        ) -> wasmtime::Result<Result<(), String>> {
+            b.passage_plugin_discovery()
+                .call_configure(store, config)
+                .await
+        }
+
+        pub async fn discover(
+            b: &DiscoveryBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            player: &crate::plugins::types::Player,
+            known: Option<u64>,
+        ) -> wasmtime::Result<Result<crate::plugins::types::Discovered, String>> {
+            let answer = b
+                .passage_plugin_discovery()
+                .call_discover(store, player, known)
+                .await?;
+            Ok(answer.map(discovered))
+        }
     };
 }
 
-pub(crate) use {discovery_conversions, status_conversions};
+/// 0.1.0's strategy role, repeated unchanged by 0.2.0 and 0.3.0: its three
+/// calls on the version's `StrategyBindings`.
+macro_rules! strategy_role {
+    () => {
+        pub async fn configure_strategy(
+            b: &StrategyBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            config: &str,
+        ) -> wasmtime::Result<Result<(), String>> {
+            b.passage_plugin_strategy()
+                .call_configure(store, config)
+                .await
+        }
+
+        pub async fn set_targets(
+            b: &StrategyBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            targets: &[crate::plugins::types::Target],
+        ) -> wasmtime::Result<()> {
+            b.passage_plugin_strategy()
+                .call_set_targets(store, targets)
+                .await
+        }
+
+        pub async fn select(
+            b: &StrategyBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            player: &crate::plugins::types::Player,
+        ) -> wasmtime::Result<Result<crate::plugins::types::Selection, String>> {
+            let answer = b
+                .passage_plugin_strategy()
+                .call_select(store, player)
+                .await?;
+            Ok(answer.map(crate::plugins::contract::v0_1::selection))
+        }
+    };
+}
+
+/// 0.2.0's router role, repeated unchanged by 0.3.0: its three calls on the
+/// version's `RouterBindings` (`$release` names the last).
+macro_rules! router_role {
+    ($release:ident) => {
+        pub async fn configure_router(
+            b: &RouterBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            config: &str,
+        ) -> wasmtime::Result<Result<(), String>> {
+            b.passage_plugin_router()
+                .call_configure(store, config)
+                .await
+        }
+
+        pub async fn route(
+            b: &RouterBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            player: &crate::plugins::types::Player,
+        ) -> wasmtime::Result<Result<crate::plugins::types::Placement, String>> {
+            use crate::plugins::types::Placement;
+            let answer = b.passage_plugin_router().call_route(store, player).await?;
+            Ok(answer.map(|routed| match routed {
+                Some(r) => Placement::Placed {
+                    target: r.target,
+                    reservation: r.reservation,
+                    extra: None,
+                },
+                None => Placement::None,
+            }))
+        }
+
+        pub async fn $release(
+            b: &RouterBindings,
+            store: &mut wasmtime::Store<crate::plugins::host_api::HostState>,
+            reservation: &str,
+        ) -> wasmtime::Result<()> {
+            b.passage_plugin_router()
+                .call_release(store, reservation)
+                .await
+        }
+    };
+}
+
+pub(crate) use {discovery_role, router_role, status_role, strategy_role};
 
 #[cfg(test)]
 mod tests {

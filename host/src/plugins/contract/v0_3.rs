@@ -122,10 +122,10 @@ pub use status_world::passage::plugin::network;
 pub(crate) use placement_world::passage::plugin::keyvalue_ext;
 pub(crate) use placement_world::wasi::keyvalue as wasi_keyvalue;
 
-crate::plugins::contract::status_conversions!(status_world::exports::passage::plugin::status);
-crate::plugins::contract::discovery_conversions!(
-    discovery_world::exports::passage::plugin::discovery
-);
+crate::plugins::contract::status_role!(status_world::exports::passage::plugin::status);
+crate::plugins::contract::discovery_role!(discovery_world::exports::passage::plugin::discovery);
+crate::plugins::contract::strategy_role!();
+crate::plugins::contract::router_role!(release_routed);
 
 /// Links 0.3.0's `network` import, `wasi:keyvalue` 0.2.0-draft and
 /// `keyvalue-ext`.
@@ -178,83 +178,6 @@ fn wait(w: wit_context::Wait) -> host::Wait {
     }
 }
 
-pub async fn configure_status(
-    b: &StatusBindings,
-    store: &mut Store<HostState>,
-    config: &str,
-) -> wasmtime::Result<Result<(), String>> {
-    b.passage_plugin_status()
-        .call_configure(store, config)
-        .await
-}
-
-pub async fn status(
-    b: &StatusBindings,
-    store: &mut Store<HostState>,
-    request: &host::StatusRequest,
-) -> wasmtime::Result<Option<host::StatusReply>> {
-    let answer = b
-        .passage_plugin_status()
-        .call_status(store, &status_request(request))
-        .await?;
-    Ok(answer.map(status_reply))
-}
-
-pub async fn configure_discovery(
-    b: &DiscoveryBindings,
-    store: &mut Store<HostState>,
-    config: &str,
-) -> wasmtime::Result<Result<(), String>> {
-    b.passage_plugin_discovery()
-        .call_configure(store, config)
-        .await
-}
-
-pub async fn discover(
-    b: &DiscoveryBindings,
-    store: &mut Store<HostState>,
-    player: &host::Player,
-    known: Option<u64>,
-) -> wasmtime::Result<Result<host::Discovered, String>> {
-    let answer = b
-        .passage_plugin_discovery()
-        .call_discover(store, player, known)
-        .await?;
-    Ok(answer.map(discovered))
-}
-
-pub async fn configure_strategy(
-    b: &StrategyBindings,
-    store: &mut Store<HostState>,
-    config: &str,
-) -> wasmtime::Result<Result<(), String>> {
-    b.passage_plugin_strategy()
-        .call_configure(store, config)
-        .await
-}
-
-pub async fn set_targets(
-    b: &StrategyBindings,
-    store: &mut Store<HostState>,
-    targets: &[host::Target],
-) -> wasmtime::Result<()> {
-    b.passage_plugin_strategy()
-        .call_set_targets(store, targets)
-        .await
-}
-
-pub async fn select(
-    b: &StrategyBindings,
-    store: &mut Store<HostState>,
-    player: &host::Player,
-) -> wasmtime::Result<Result<host::Selection, String>> {
-    let answer = b
-        .passage_plugin_strategy()
-        .call_select(store, player)
-        .await?;
-    Ok(answer.map(super::v0_1::selection))
-}
-
 pub async fn configure_selection(
     b: &SelectionBindings,
     store: &mut Store<HostState>,
@@ -291,42 +214,6 @@ pub async fn select_with_context(
         wit_selection::Selected::Reject(m) => host::Selection::Reject(message(m)),
         wit_selection::Selected::Wait(w) => host::Selection::Wait(wait(w)),
     }))
-}
-
-pub async fn configure_router(
-    b: &RouterBindings,
-    store: &mut Store<HostState>,
-    config: &str,
-) -> wasmtime::Result<Result<(), String>> {
-    b.passage_plugin_router()
-        .call_configure(store, config)
-        .await
-}
-
-pub async fn route(
-    b: &RouterBindings,
-    store: &mut Store<HostState>,
-    player: &host::Player,
-) -> wasmtime::Result<Result<host::Placement, String>> {
-    let answer = b.passage_plugin_router().call_route(store, player).await?;
-    Ok(answer.map(|routed| match routed {
-        Some(r) => host::Placement::Placed {
-            target: r.target,
-            reservation: r.reservation,
-            extra: None,
-        },
-        None => host::Placement::None,
-    }))
-}
-
-pub async fn release_routed(
-    b: &RouterBindings,
-    store: &mut Store<HostState>,
-    reservation: &str,
-) -> wasmtime::Result<()> {
-    b.passage_plugin_router()
-        .call_release(store, reservation)
-        .await
 }
 
 pub async fn configure_placement(

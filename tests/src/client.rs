@@ -282,6 +282,16 @@ pub struct LoginParams {
 }
 
 impl LoginParams {
+    /// A reconnect after a Transfer (intent 3) presenting `cookies`; left a
+    /// first login when there are none.
+    pub fn returning_with(mut self, cookies: &std::collections::HashMap<String, Vec<u8>>) -> Self {
+        if !cookies.is_empty() {
+            self.intent = 3;
+            self.cookies = cookies.clone();
+        }
+        self
+    }
+
     pub fn new(protocol: i32, name: &str, session_server: Option<SocketAddr>) -> LoginParams {
         LoginParams {
             protocol,

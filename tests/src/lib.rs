@@ -576,6 +576,23 @@ pub fn nbt_text(body: &[u8]) -> String {
     }
 }
 
+/// An online login of `name` (1.21.1) through `passage` that must end in a
+/// Transfer, presenting `cookies` as a reconnect when there are some; the
+/// cookies the router stored.
+pub async fn transferred_cookies(
+    passage: &Passage,
+    session_server: SocketAddr,
+    name: &str,
+    cookies: &std::collections::HashMap<String, Vec<u8>>,
+) -> std::collections::HashMap<String, Vec<u8>> {
+    let params = client::LoginParams::new(767, name, Some(session_server)).returning_with(cookies);
+    let (id, _, stored) = client::login_to_final_packet(passage.addr, &params, "en_us")
+        .await
+        .unwrap_or_else(|e| panic!("login failed: {e}\n{}", passage.log()));
+    assert_eq!(id, 0x0B, "transferred\n{}", passage.log());
+    stored
+}
+
 /// Decodes a Transfer packet body: host string, VarInt port.
 pub fn parse_transfer(body: &[u8]) -> (String, i32) {
     let mut cursor = body;

@@ -591,11 +591,7 @@ async fn visit(
     locale: &str,
     cookies: &HashMap<String, Vec<u8>>,
 ) -> Visit {
-    let mut params = LoginParams::new(775, name, Some(session.addr));
-    if !cookies.is_empty() {
-        params.intent = 3;
-        params.cookies = cookies.clone();
-    }
+    let params = LoginParams::new(775, name, Some(session.addr)).returning_with(cookies);
     let started = Instant::now();
     let (id, body, stored) = login_to_final_packet(router.addr, &params, locale)
         .await

@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
-use passage_tests::client::{LoginParams, login_to_final_packet};
 use passage_tests::session_server::{Behavior, SessionServer};
-use passage_tests::{Passage, PassageSpec, cookie, plugin_wasm};
+use passage_tests::{Passage, PassageSpec, cookie, plugin_wasm, transferred_cookies};
 
 const SECRET: &[u8] = b"a-secret-shared-by-every-replica-0123456789\n";
 
@@ -41,26 +40,6 @@ targets = [{{ id = "lobby", host = "10.0.0.1", port = 25565 }}]
     (passage, dir)
 }
 
-/// Logs in (with `cookies`, as a reconnect after a Transfer when there are
-/// some) and returns the cookies the router stored.
-async fn visit(
-    passage: &Passage,
-    session: &SessionServer,
-    name: &str,
-    cookies: &HashMap<String, Vec<u8>>,
-) -> HashMap<String, Vec<u8>> {
-    let mut params = LoginParams::new(767, name, Some(session.addr));
-    if !cookies.is_empty() {
-        params.intent = 3;
-        params.cookies = cookies.clone();
-    }
-    let (id, _, stored) = login_to_final_packet(passage.addr, &params, "en_us")
-        .await
-        .unwrap_or_else(|e| panic!("login failed: {e}\n{}", passage.log()));
-    assert_eq!(id, 0x0B, "transferred\n{}", passage.log());
-    stored
-}
-
 fn extra(cookies: &HashMap<String, Vec<u8>>) -> serde_json::Value {
     let payload = &cookies["passage:authentication"];
     assert!(payload.len() <= 5120, "{} bytes", payload.len());
@@ -71,7 +50,7 @@ fn extra(cookies: &HashMap<String, Vec<u8>>) -> serde_json::Value {
 async fn extra_written_at_one_login_is_read_back_on_the_reconnect() {
     let session = SessionServer::start(Behavior::Normal).await;
     let (passage, _dir) = passage(&session);
-    let first = visit(&passage, &session, "Steve", &HashMap::new()).await;
+    let first = transferred_cookies(&passage, session.addr, "Steve", &HashMap::new()).await;
     passage.wait_for_log(&["context for Steve: {}"]);
     let stored = extra(&first);
     assert_eq!(stored["visits"], 1, "{stored}");
@@ -82,7 +61,7 @@ async fn extra_written_at_one_login_is_read_back_on_the_reconnect() {
 
     // The reconnect brings the cookie back: the plugin reads what it wrote
     // (without Passage's own key) and counts on.
-    let second = visit(&passage, &session, "Steve", &first).await;
+    let second = transferred_cookies(&passage, session.addr, "Steve", &first).await;
     passage.wait_for_log(&["context for Steve: {\"visits\":1}"]);
     assert_eq!(
         session.has_joined_calls(),
@@ -102,7 +81,7 @@ async fn extra_written_at_one_login_is_read_back_on_the_reconnect() {
         "passage:authentication".to_owned(),
         cookie::sign(SECRET, &json),
     );
-    let third = visit(&passage, &session, "Steve", &third_in).await;
+    let third = transferred_cookies(&passage, session.addr, "Steve", &third_in).await;
     passage.wait_for_log(&["context for Steve: {\"backend\":{\"rank\":\"vip\"},\"visits\":2}"]);
     let stored = extra(&third);
     assert_eq!(stored["visits"], 3);
@@ -114,7 +93,7 @@ async fn changes_over_the_limits_are_dropped_with_a_warning() {
     let session = SessionServer::start(Behavior::Normal).await;
     let (passage, _dir) = passage(&session);
     // One change over 2 KiB: refused, the player is still transferred.
-    let huge = visit(&passage, &session, "Huge", &HashMap::new()).await;
+    let huge = transferred_cookies(&passage, session.addr, "Huge", &HashMap::new()).await;
     let line = passage.wait_for_log(&["the player's data is stored unchanged", "over 2048"]);
     assert!(line.contains("plugin=v3-roles"), "{line}");
     assert!(extra(&huge).get("huge").is_none());
@@ -124,7 +103,7 @@ async fn changes_over_the_limits_are_dropped_with_a_warning() {
     let mut cookies = HashMap::new();
     let mut sizes = Vec::new();
     for _ in 0..4 {
-        cookies = visit(&passage, &session, "Grower", &cookies).await;
+        cookies = transferred_cookies(&passage, session.addr, "Grower", &cookies).await;
         sizes.push(cookies["passage:authentication"].len());
     }
     passage.wait_for_log(&[

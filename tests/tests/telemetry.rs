@@ -13,10 +13,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use passage_tests::client::{LoginParams, login_to_final_packet};
 use passage_tests::http_stub::HttpStub;
 use passage_tests::session_server::{Behavior, SessionServer};
-use passage_tests::{Passage, PassageSpec, ping, plugin_wasm};
+use passage_tests::{Passage, PassageSpec, ping, plugin_wasm, transferred_cookies};
 use prost::Message;
 
 const SECRET: &[u8] = b"telemetry-test-secret-0123456789abcdef\n";
@@ -56,23 +55,6 @@ targets = [{{ id = "lobby", host = "10.0.0.1", port = 25565, metadata = {{ playe
         ..Default::default()
     });
     (passage, dir)
-}
-
-async fn visit(
-    passage: &Passage,
-    session: &SessionServer,
-    cookies: &HashMap<String, Vec<u8>>,
-) -> HashMap<String, Vec<u8>> {
-    let mut params = LoginParams::new(767, "Steve", Some(session.addr));
-    if !cookies.is_empty() {
-        params.intent = 3;
-        params.cookies = cookies.clone();
-    }
-    let (id, _, stored) = login_to_final_packet(passage.addr, &params, "en_us")
-        .await
-        .unwrap_or_else(|e| panic!("login failed: {e}\n{}", passage.log()));
-    assert_eq!(id, 0x0B, "transferred\n{}", passage.log());
-    stored
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -158,7 +140,7 @@ async fn each_login_is_a_trace_a_backend_can_continue_and_a_reconnect_links_to()
     let (passage, _dir) = passage(&session, Some(&receiver));
     passage.wait_for_log(&["exporting telemetry over OTLP/HTTP"]);
 
-    let first = visit(&passage, &session, &HashMap::new()).await;
+    let first = transferred_cookies(&passage, session.addr, "Steve", &HashMap::new()).await;
     let (trace_id, span_id) = session_traceparent(&first);
     let seen = wait_for_spans(&receiver, "the first connection's span", |s| {
         s.iter()
@@ -233,7 +215,7 @@ async fn each_login_is_a_trace_a_backend_can_continue_and_a_reconnect_links_to()
     assert_eq!(attributes(&child("transfer").attributes)["target"], "lobby");
 
     // The reconnect: authenticated by the cookie, its own trace, linked to the first.
-    let second = visit(&passage, &session, &first).await;
+    let second = transferred_cookies(&passage, session.addr, "Steve", &first).await;
     let (second_trace, second_span) = session_traceparent(&second);
     assert_ne!(second_trace, trace_id);
     let seen = wait_for_spans(&receiver, "the reconnect's span", |s| {
@@ -271,7 +253,7 @@ async fn the_metrics_of_the_scrape_endpoint_go_out_over_otlp_too() {
     let receiver = HttpStub::start("").await;
     let session = SessionServer::start(Behavior::Normal).await;
     let (passage, _dir) = passage(&session, Some(&receiver));
-    visit(&passage, &session, &HashMap::new()).await;
+    transferred_cookies(&passage, session.addr, "Steve", &HashMap::new()).await;
     ping(passage.addr, 767, "play.example.com")
         .await
         .expect("ping");
@@ -335,7 +317,7 @@ async fn the_metrics_of_the_scrape_endpoint_go_out_over_otlp_too() {
 async fn off_by_default_the_session_cookie_is_the_seeds() {
     let session = SessionServer::start(Behavior::Normal).await;
     let (passage, _dir) = passage(&session, None);
-    let cookies = visit(&passage, &session, &HashMap::new()).await;
+    let cookies = transferred_cookies(&passage, session.addr, "Steve", &HashMap::new()).await;
     let json: serde_json::Value = serde_json::from_slice(&cookies["passage:session"]).unwrap();
     let mut keys: Vec<&str> = json
         .as_object()

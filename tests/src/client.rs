@@ -87,6 +87,27 @@ pub fn minecraft_hash(parts: &[&[u8]]) -> String {
 }
 
 impl Client {
+    /// Reads in the configuration state until a Show Dialog arrives, answering
+    /// keep-alives and skipping Clear Dialog; the dialog's body lines. Panics
+    /// on any other packet, or when none comes `within`.
+    pub async fn next_dialog(&mut self, within: std::time::Duration) -> Vec<String> {
+        loop {
+            let (id, body) = tokio::time::timeout(within, self.recv())
+                .await
+                .expect("a packet")
+                .expect("connection open");
+            match id {
+                0x04 => self.send(0x04, &body).await.unwrap(),
+                0x12 => {
+                    let mut r = &body[..];
+                    return crate::nbt::dialog_lines(&crate::nbt::read(&mut r).unwrap());
+                }
+                0x11 => {}
+                other => panic!("unexpected packet {other:#x} while waiting"),
+            }
+        }
+    }
+
     pub async fn connect(addr: SocketAddr, protocol: i32) -> std::io::Result<Client> {
         Client::connect_from(addr, protocol, None).await
     }

@@ -180,25 +180,6 @@ poll_ms = 100
     })
 }
 
-/// Reads until a dialog arrives, answering keep-alives; its body lines.
-async fn next_dialog(client: &mut Client) -> Vec<String> {
-    loop {
-        let (id, body) = tokio::time::timeout(Duration::from_secs(10), client.recv())
-            .await
-            .expect("a packet within 10 s")
-            .expect("connection open");
-        match id {
-            0x04 => client.send(0x04, &body).await.unwrap(),
-            0x12 => {
-                let mut r = &body[..];
-                return dialog_lines(&passage_tests::nbt::read(&mut r).unwrap());
-            }
-            0x11 => {}
-            other => panic!("unexpected packet {other:#x} while waiting"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_queue_shows_positions_and_lets_players_in_as_seats_free() {
     let passage = queue(2);
@@ -209,7 +190,7 @@ async fn the_queue_shows_positions_and_lets_players_in_as_seats_free() {
 
     let mut b = configuring(&passage, "B", 772, "en_us").await;
     assert_eq!(
-        next_dialog(&mut b).await,
+        b.next_dialog(Duration::from_secs(10)).await,
         [
             "The server is full. You will join as soon as a seat frees up.",
             "Your position in the queue: 1"
@@ -217,7 +198,7 @@ async fn the_queue_shows_positions_and_lets_players_in_as_seats_free() {
     );
     let mut c = configuring(&passage, "C", 773, "de_de").await;
     assert_eq!(
-        next_dialog(&mut c).await,
+        c.next_dialog(Duration::from_secs(10)).await,
         [
             "Der Server ist voll. Du kommst rein, sobald ein Platz frei wird.",
             "Deine Position in der Warteschlange: 2"
@@ -227,7 +208,7 @@ async fn the_queue_shows_positions_and_lets_players_in_as_seats_free() {
     drop(b);
     passage.wait_for_log(&["reservation released", "queue"]);
     assert_eq!(
-        next_dialog(&mut c).await[1],
+        c.next_dialog(Duration::from_secs(10)).await[1],
         "Deine Position in der Warteschlange: 1"
     );
     // A's seat frees (seat_secs): C gets in.

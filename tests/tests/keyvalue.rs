@@ -14,7 +14,6 @@ use passage_tests::client::{
     Client, Configured, LoginOutcome, LoginParams, client_information, final_packet_traced, login,
     login_to_final_packet,
 };
-use passage_tests::nbt::dialog_lines;
 use passage_tests::redis_server::{RedisServer, Tls, unavailable};
 use passage_tests::{Passage, PassageSpec, http_get, nbt_text, parse_transfer, plugin_wasm, skip};
 
@@ -320,30 +319,11 @@ async fn configuring(router: &Passage, name: &str) -> Client {
     client
 }
 
-/// Reads until a dialog arrives, answering keep-alives; its body lines.
-async fn next_dialog(client: &mut Client) -> Vec<String> {
-    loop {
-        let (id, body) = tokio::time::timeout(NO_HANG, client.recv())
-            .await
-            .expect("a packet")
-            .expect("connection open");
-        match id {
-            0x04 => client.send(0x04, &body).await.unwrap(),
-            0x12 => {
-                let mut r = &body[..];
-                return dialog_lines(&passage_tests::nbt::read(&mut r).unwrap());
-            }
-            0x11 => {}
-            other => panic!("unexpected packet {other:#x} while waiting"),
-        }
-    }
-}
-
 /// Reads dialogs until one shows `position` (the line moves on the next poll).
 async fn until_position(client: &mut Client, position: u32) {
     let want = format!("Your position in the queue: {position}");
     loop {
-        let lines = next_dialog(client).await;
+        let lines = client.next_dialog(NO_HANG).await;
         if lines.contains(&want) {
             return;
         }
@@ -376,7 +356,7 @@ async fn waiting_players_stand_in_one_line_across_replicas() {
     assert!(seated.dialogs.is_empty(), "a free seat: no wait");
     // B, C and D wait, each on another replica than the one before.
     let mut b = configuring(&routers[1], "B").await;
-    let first = next_dialog(&mut b).await;
+    let first = b.next_dialog(NO_HANG).await;
     assert_eq!(
         first,
         [
@@ -470,7 +450,7 @@ async fn a_redis_outage_gives_the_plugins_answer_and_the_routers_recover() {
     );
     // The other replica holds its player, showing the same message.
     let mut waiting = configuring(&holding, "patient").await;
-    assert_eq!(next_dialog(&mut waiting).await, [UNAVAILABLE_EN]);
+    assert_eq!(waiting.next_dialog(NO_HANG).await, [UNAVAILABLE_EN]);
     let waiter = tokio::spawn(async move { until_final(&mut waiting).await });
     // Both routers keep serving the operator; only the one that asks for it
     // says "not ready".

@@ -284,16 +284,10 @@ async fn silent_client_is_dropped_at_the_handshake_deadline() {
 #[tokio::test]
 async fn compiled_plugins_are_cached_across_restarts() {
     let cache = tempfile::tempdir().unwrap();
-    let spec = || PassageSpec {
-        config: FIXED_STATUS_CONFIG,
-        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
-        cache_dir: Some(cache.path()),
-        ..Default::default()
-    };
-    let first = Passage::start(spec());
+    let first = Passage::start(cached_spec(cache.path()));
     first.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
     drop(first);
-    let second = Passage::start(spec());
+    let second = Passage::start(cached_spec(cache.path()));
     second.wait_for_log(&["plugin loaded", "fixed-status", "code=\"cached\""]);
     let ping = ping(second.addr, 767, "play.example.com").await.unwrap();
     assert_eq!(ping.status["players"]["max"], 123);
@@ -309,6 +303,16 @@ fn running_as_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(1).map(|euid| euid == "0"))
         })
         .unwrap_or(false)
+}
+
+/// A router serving fixed-status with its compiled-code cache in `cache`.
+fn cached_spec(cache: &std::path::Path) -> PassageSpec<'_> {
+    PassageSpec {
+        config: FIXED_STATUS_CONFIG,
+        plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
+        cache_dir: Some(cache),
+        ..Default::default()
+    }
 }
 
 /// A compiled-code cache that someone else could have written is never loaded:
@@ -328,19 +332,11 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
             .unwrap();
         assert!(status.success(), "chown {}", path.display());
     };
-    fn spec(cache: &std::path::Path) -> PassageSpec<'_> {
-        PassageSpec {
-            config: FIXED_STATUS_CONFIG,
-            plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
-            cache_dir: Some(cache),
-            ..Default::default()
-        }
-    }
     // Filled by a first router, then handed to another user (uid 65534).
     let cache = tempfile::tempdir().unwrap();
-    drop(Passage::start(spec(cache.path())));
+    drop(Passage::start(cached_spec(cache.path())));
     chown(&cache.path().join("passage"));
-    let router = Passage::start(spec(cache.path()));
+    let router = Passage::start(cached_spec(cache.path()));
     let line = router.wait_for_log(&["compiled-code cache off"]);
     assert!(line.contains("owned by uid 65534"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
@@ -349,12 +345,12 @@ async fn a_cache_someone_else_could_write_is_not_trusted() {
 
     // The router's own directory, but an entry another user wrote.
     let cache = tempfile::tempdir().unwrap();
-    drop(Passage::start(spec(cache.path())));
+    drop(Passage::start(cached_spec(cache.path())));
     let dir = cache.path().join("passage");
     for entry in std::fs::read_dir(&dir).unwrap() {
         chown(&entry.unwrap().path());
     }
-    let router = Passage::start(spec(cache.path()));
+    let router = Passage::start(cached_spec(cache.path()));
     let line = router.wait_for_log(&["ignoring compiled-code cache entry"]);
     assert!(line.contains("owned by uid 65534"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
@@ -370,19 +366,11 @@ async fn a_cache_writable_by_others_is_not_trusted() {
     let chmod = |path: &std::path::Path, mode: u32| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     };
-    fn spec(cache: &std::path::Path) -> PassageSpec<'_> {
-        PassageSpec {
-            config: FIXED_STATUS_CONFIG,
-            plugins: vec![("fixed-status", plugin_wasm("fixed-status"))],
-            cache_dir: Some(cache),
-            ..Default::default()
-        }
-    }
     let cache = tempfile::tempdir().unwrap();
-    drop(Passage::start(spec(cache.path())));
+    drop(Passage::start(cached_spec(cache.path())));
     let dir = cache.path().join("passage");
     chmod(&dir, 0o777);
-    let router = Passage::start(spec(cache.path()));
+    let router = Passage::start(cached_spec(cache.path()));
     let line = router.wait_for_log(&["compiled-code cache off"]);
     assert!(line.contains("writable by group or others"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
@@ -392,7 +380,7 @@ async fn a_cache_writable_by_others_is_not_trusted() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         chmod(&entry.unwrap().path(), 0o666);
     }
-    let router = Passage::start(spec(cache.path()));
+    let router = Passage::start(cached_spec(cache.path()));
     let line = router.wait_for_log(&["ignoring compiled-code cache entry"]);
     assert!(line.contains("writable by group or others"), "{line}");
     router.wait_for_log(&["plugin loaded", "fixed-status", "code=\"compiled\""]);
